@@ -1,0 +1,66 @@
+"""Runtime configuration, read once from the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+GIB = 1024**3
+# S3 refuses a single PUT above 5 GiB; larger objects need a multipart upload.
+MAX_SINGLE_PUT_BYTES = 5 * GIB
+
+
+class ConfigError(ValueError):
+    """The environment does not describe a usable deployment."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    table_name: str
+    bucket_name: str
+    default_quota_bytes: int
+    url_expiry_seconds: int = 900
+    reservation_grace_seconds: int = 120
+    allowed_content_types: frozenset[str] = frozenset()
+    admin_group: str = "admins"
+    s3_addressing_style: str = "virtual"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        try:
+            return cls(
+                table_name=env["TABLE_NAME"],
+                bucket_name=env["BUCKET_NAME"],
+                default_quota_bytes=_non_negative(env, "DEFAULT_QUOTA_BYTES", GIB),
+                url_expiry_seconds=_non_negative(env, "UPLOAD_URL_EXPIRY_SECONDS", 900),
+                reservation_grace_seconds=_non_negative(env, "RESERVATION_GRACE_SECONDS", 120),
+                allowed_content_types=frozenset(
+                    t.strip().lower()
+                    for t in env.get("ALLOWED_CONTENT_TYPES", "").split(",")
+                    if t.strip()
+                ),
+                admin_group=env.get("ADMIN_GROUP", "admins"),
+                s3_addressing_style=env.get("S3_ADDRESSING_STYLE", "virtual"),
+            )
+        except KeyError as missing:
+            raise ConfigError(f"environment variable {missing} is required") from None
+
+    @property
+    def reservation_lifetime_seconds(self) -> int:
+        """A reservation outlives its URL by the grace, so an upload started at expiry can land."""
+        return self.url_expiry_seconds + self.reservation_grace_seconds
+
+
+def _non_negative(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "")
+    if raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if value < 0:
+        raise ConfigError(f"{name} must not be negative, got {value}")
+    return value

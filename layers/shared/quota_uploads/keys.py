@@ -1,0 +1,95 @@
+"""The key scheme: where an upload lands in S3 and where its records live in the ledger table.
+
+Object keys are ``users/<sub>/<uploadId>/<sanitised filename>``. The upload id is random and
+server-generated, so a grant never names an existing object, and the key alone tells the usage
+function whose quota an object counts against and which reservation it fulfils.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import uuid
+from dataclasses import dataclass
+
+USERS_PREFIX = "users/"
+MAX_FILENAME_BYTES = 255
+# DynamoDB sort keys hold at most 1024 bytes; S3 keys may be as long, so leave room for "OBJ#".
+MAX_OBJECT_KEY_BYTES = 1020
+
+_UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
+_SUB = re.compile(r"[A-Za-z0-9._@:+=-]{1,128}")
+_UNSAFE_FILENAME_CHARS = re.compile(r"[^\w.()+=@,-]+")
+
+
+class InvalidKey(ValueError):
+    """A key or identifier that does not fit the scheme."""
+
+
+def is_valid_sub(sub: str) -> bool:
+    return bool(_SUB.fullmatch(sub))
+
+
+def new_upload_id() -> str:
+    return uuid.uuid4().hex
+
+
+def has_control_characters(text: str) -> bool:
+    return any(unicodedata.category(ch) == "Cc" for ch in text)
+
+
+def sanitise_filename(filename: str) -> str:
+    """A filename safe in a URL path and a shell, keeping what a person would recognise.
+
+    Path components are dropped (a client's ``C:\\photos\\a.jpg`` becomes ``a.jpg``), runs of
+    characters outside letters, digits and ``.()+=@,-`` become one ``_``, and leading dots go so no
+    object is hidden or named ``..``.
+    """
+    base = re.split(r"[\\/]", unicodedata.normalize("NFC", filename))[-1]
+    cleaned = _UNSAFE_FILENAME_CHARS.sub("_", base).strip("_").lstrip(".")
+    cleaned = cleaned or "file"
+    while len(cleaned.encode()) > MAX_FILENAME_BYTES:
+        cleaned = cleaned[:-1]
+    return cleaned
+
+
+def object_key(sub: str, upload_id: str, filename: str) -> str:
+    if not is_valid_sub(sub):
+        raise InvalidKey(f"user id {sub!r} cannot be part of an object key")
+    return f"{USERS_PREFIX}{sub}/{upload_id}/{sanitise_filename(filename)}"
+
+
+def user_prefix(sub: str) -> str:
+    return f"{USERS_PREFIX}{sub}/"
+
+
+@dataclass(frozen=True)
+class ObjectOwner:
+    sub: str
+    upload_id: str | None
+
+
+def owner_of(key: str) -> ObjectOwner | None:
+    """Whose quota an object counts against, or None for a key outside the scheme."""
+    if not key.startswith(USERS_PREFIX) or len(key.encode()) > MAX_OBJECT_KEY_BYTES:
+        return None
+    parts = key[len(USERS_PREFIX) :].split("/")
+    if len(parts) < 2 or not is_valid_sub(parts[0]) or not parts[-1]:
+        return None
+    upload_id = parts[1] if len(parts) == 3 and _UPLOAD_ID.fullmatch(parts[1]) else None
+    return ObjectOwner(sub=parts[0], upload_id=upload_id)
+
+
+def user_pk(sub: str) -> str:
+    return f"USER#{sub}"
+
+
+USAGE_SK = "USAGE"
+
+
+def reservation_sk(upload_id: str) -> str:
+    return f"RES#{upload_id}"
+
+
+def object_sk(key: str) -> str:
+    return f"OBJ#{key}"

@@ -1,0 +1,129 @@
+"""Request and response bodies of the HTTP API, in the camelCase the API speaks."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
+from pydantic.alias_generators import to_camel
+
+from quota_uploads.keys import has_control_characters
+
+# type/subtype with RFC 6838 token characters, optionally followed by parameters.
+_MEDIA_TYPE = re.compile(
+    r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
+    r"(\s*;\s*[A-Za-z0-9!#$&^_.+-]+=(\"[^\"\x00-\x1f]*\"|[A-Za-z0-9!#$&^_.+-]+))*"
+)
+
+NonNegativeBytes = Annotated[StrictInt, Field(ge=0)]
+
+
+class ApiModel(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+        extra="forbid",
+        frozen=True,
+    )
+
+
+class UploadRequest(ApiModel):
+    filename: str = Field(min_length=1, max_length=255)
+    size: NonNegativeBytes = Field(description="Exact size of the file in bytes.")
+    content_type: str = Field(max_length=255, description="Media type, e.g. image/jpeg.")
+    checksum_sha256: str | None = Field(
+        default=None, description="Base64 SHA-256 of the file; S3 then verifies the bytes."
+    )
+
+    @field_validator("filename")
+    @classmethod
+    def _printable_filename(cls, value: str) -> str:
+        if has_control_characters(value):
+            raise ValueError("filename must not contain control characters")
+        if not value.strip():
+            raise ValueError("filename must not be blank")
+        return value
+
+    @field_validator("content_type")
+    @classmethod
+    def _media_type(cls, value: str) -> str:
+        if not _MEDIA_TYPE.fullmatch(value):
+            raise ValueError("contentType must be a media type such as image/jpeg")
+        return value
+
+    @field_validator("checksum_sha256")
+    @classmethod
+    def _sha256_digest(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            digest = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("checksumSha256 must be base64") from None
+        if len(digest) != 32:
+            raise ValueError("checksumSha256 must encode a 32-byte SHA-256 digest")
+        return value
+
+
+class Usage(ApiModel):
+    used_bytes: int
+    reserved_bytes: int
+    quota_bytes: int
+    available_bytes: int
+    object_count: int
+    percent_used: float
+
+
+class UploadGrant(ApiModel):
+    upload_id: str
+    key: str
+    method: str = "PUT"
+    url: str
+    headers: dict[str, str] = Field(
+        description="Headers the PUT must carry exactly; browsers set Content-Length themselves."
+    )
+    expires_at: str = Field(description="When the URL stops working, ISO 8601 UTC.")
+    usage: Usage
+
+
+class FileItem(ApiModel):
+    key: str
+    filename: str
+    size: int
+    uploaded_at: str
+    etag: str
+
+
+class FileList(ApiModel):
+    files: list[FileItem]
+    next_token: str | None = None
+
+
+class QuotaUpdate(ApiModel):
+    quota_bytes: NonNegativeBytes | None = Field(
+        description="New quota in bytes, or null to fall back to the default quota."
+    )
+
+
+class UserQuota(ApiModel):
+    user_id: str
+    quota_bytes: int
+    is_default: bool
+
+
+class ErrorBody(ApiModel):
+    error: str
+    message: str
+
+
+class InsufficientStorageBody(ErrorBody):
+    used_bytes: int
+    reserved_bytes: int
+    quota_bytes: int
+    requested_bytes: int
+    available_bytes: int
