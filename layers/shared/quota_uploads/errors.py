@@ -38,6 +38,11 @@ class NotFound(ClientError):
     title = "Not Found"
 
 
+class Conflict(ClientError):
+    status = 409
+    title = "Conflict"
+
+
 class PayloadTooLarge(ClientError):
     status = 413
     title = "Payload Too Large"
@@ -57,7 +62,7 @@ class QuotaExceeded(ClientError):
         self.quota_bytes = quota_bytes
         self.requested_bytes = requested_bytes
         self.available_bytes = max(0, quota_bytes - used_bytes - reserved_bytes)
-        missing = requested_bytes - self.available_bytes
+        missing = used_bytes + reserved_bytes + requested_bytes - quota_bytes
         super().__init__(
             f"This upload needs {requested_bytes} bytes but only {self.available_bytes} of your "
             f"{quota_bytes} bytes are free ({used_bytes} used, {reserved_bytes} reserved by uploads "

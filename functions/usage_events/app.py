@@ -1,0 +1,41 @@
+"""S3 event adapter: SQS batches of S3 notifications in, ledger changes out.
+
+Records are parsed one by one, but the ledger applies the whole batch together so it can read
+every touched register in one request and write one transaction per user. Powertools'
+BatchProcessor handles records strictly one at a time, so the partial batch response is built
+here: a malformed message, or one whose user's changes failed, is reported alone and retried
+(then dead-lettered by the queue's redrive policy) while the rest of the batch is kept.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.data_classes import SQSEvent, event_source
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from quota_uploads import wiring
+from quota_uploads.s3_events import MalformedEvent, ObjectEvent, parse_notification
+
+logger = Logger()
+
+
+@logger.inject_lambda_context
+@event_source(data_class=SQSEvent)
+def lambda_handler(event: SQSEvent, context: LambdaContext) -> dict[str, Any]:
+    failures: list[str] = []
+    events_of: dict[str, list[ObjectEvent]] = {}
+    for record in event.records:
+        try:
+            events_of[record.message_id] = parse_notification(record.body)
+        except MalformedEvent as error:
+            logger.warning("malformed message", message_id=record.message_id, reason=str(error))
+            failures.append(record.message_id)
+    failed_users = wiring.ledger().apply_events(e for events in events_of.values() for e in events)
+    failures += [
+        message_id
+        for message_id, events in events_of.items()
+        if any(e.owner.sub in failed_users for e in events)
+    ]
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failures]}

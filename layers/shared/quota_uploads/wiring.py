@@ -1,0 +1,61 @@
+"""The objects a Lambda process builds once, on first use, so cold starts pay only for what runs.
+
+Endpoints come from the standard ``AWS_ENDPOINT_URL`` variables, which is how the local stack
+points the real code at its embedded AWS.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import TYPE_CHECKING
+
+from quota_uploads.config import Settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
+
+    from quota_uploads.ledger import Ledger
+    from quota_uploads.uploads import Uploads
+
+
+@cache
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+@cache
+def dynamodb() -> DynamoDBClient:
+    import boto3
+
+    return boto3.client("dynamodb")
+
+
+@cache
+def s3() -> S3Client:
+    import boto3
+    from botocore.config import Config
+
+    # boto3 presigns SigV2 in us-east-1 by default, which binds no Content-Length.
+    addressing = settings().s3_addressing_style
+    return boto3.client("s3", config=Config(signature_version="s3v4", s3={"addressing_style": addressing}))
+
+
+@cache
+def ledger() -> Ledger:
+    from quota_uploads.ledger import Ledger
+
+    return Ledger(dynamodb(), settings())
+
+
+@cache
+def uploads() -> Uploads:
+    from quota_uploads.uploads import Uploads
+
+    return Uploads(settings(), ledger(), s3())
+
+
+def reset() -> None:
+    """Forget everything built, so the next use reads the environment again (tests, local stack)."""
+    for built in (settings, dynamodb, s3, ledger, uploads):
+        built.cache_clear()
