@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from urllib.parse import unquote
 from typing import Annotated, Any
+from urllib.parse import unquote
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
@@ -47,7 +47,9 @@ def client_error(error: ClientError) -> Response[Any]:
 
 @app.exception_handler(RequestValidationError)
 def invalid_request(error: RequestValidationError) -> Response[Any]:
-    return _error(400, {"error": "Bad Request", "message": describe_validation_errors(error.errors())})
+    return _error(
+        400, {"error": "Bad Request", "message": describe_validation_errors(error.errors())}
+    )
 
 
 @app.not_found
@@ -58,7 +60,10 @@ def not_found(_: NotFoundError) -> Response[Any]:
 @app.post(
     "/uploads",
     responses={
-        201: {"description": "Upload granted", "content": {"application/json": {"model": UploadGrant}}},
+        201: {
+            "description": "Upload granted",
+            "content": {"application/json": {"model": UploadGrant}},
+        },
         507: {
             "description": "The upload would exceed the quota",
             "content": {"application/json": {"model": InsufficientStorageBody}},

@@ -54,7 +54,8 @@ def test_a_user_id_that_cannot_be_a_key_segment_is_refused(sub: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "key", ["other/alice/x.bin", "users/alice/", "users/", "users/a b/x", "users/alice/" + "x" * 1020]
+    "key",
+    ["other/alice/x.bin", "users/alice/", "users/", "users/a b/x", "users/alice/" + "x" * 1020],
 )
 def test_keys_outside_the_scheme_have_no_owner(key: str) -> None:
     assert owner_of(key) is None

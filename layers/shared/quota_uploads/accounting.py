@@ -24,7 +24,7 @@ class ObjectState:
 
     @property
     def stamp(self) -> str:
-        """Total order of states for one key; ties between a create and a delete go to the delete."""
+        """Total order of states for one key; a create and a delete at one order: the delete."""
         return f"{self.order}|{0 if self.exists else 1}|{self.etag}"
 
     @property
@@ -54,7 +54,8 @@ class UserChanges:
     @property
     def used_delta(self) -> int:
         return sum(
-            c.after.charged_bytes - (c.before.charged_bytes if c.before else 0) for c in self.objects
+            c.after.charged_bytes - (c.before.charged_bytes if c.before else 0)
+            for c in self.objects
         )
 
     @property

@@ -1,4 +1,4 @@
-"""Who is calling: the identity API Gateway's JWT authorizer verified, never what the client says."""
+"""Who is calling: the identity the JWT authorizer verified, never what the client says."""
 
 from __future__ import annotations
 

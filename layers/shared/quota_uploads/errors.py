@@ -65,8 +65,8 @@ class QuotaExceeded(ClientError):
         missing = used_bytes + reserved_bytes + requested_bytes - quota_bytes
         super().__init__(
             f"This upload needs {requested_bytes} bytes but only {self.available_bytes} of your "
-            f"{quota_bytes} bytes are free ({used_bytes} used, {reserved_bytes} reserved by uploads "
-            f"in progress). Delete files to free at least {missing} bytes, then try again."
+            f"{quota_bytes} bytes are free ({used_bytes} used, {reserved_bytes} reserved by "
+            f"uploads in progress). Delete files to free at least {missing} bytes, then try again."
         )
 
     def body(self) -> dict[str, Any]:

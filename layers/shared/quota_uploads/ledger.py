@@ -19,7 +19,7 @@ import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError as AwsError
 
@@ -64,7 +64,7 @@ def _int(item: Item, name: str) -> int:
 
 
 def _backoff(attempt: int) -> None:
-    time.sleep(random.uniform(0, 0.01 * 2**attempt))
+    time.sleep(random.uniform(0, 0.01 * 2**attempt))  # noqa: S311 - jitter, not secrecy
 
 
 @dataclass(frozen=True)
@@ -181,7 +181,7 @@ class Ledger:
                 )
                 return self.usage_of(response["Attributes"])
             except self._db.exceptions.ConditionalCheckFailedException as refused:
-                raise self._refusal(refused.response.get("Item", {}), size) from None
+                raise self._refusal(cast(Item, refused.response.get("Item", {})), size) from None
             except self._db.exceptions.TransactionConflictException:
                 # An event transaction holds the item; botocore does not retry this itself.
                 _backoff(attempt)
@@ -256,7 +256,7 @@ class Ledger:
         keys = {(user_pk(sub), USAGE_SK) for sub in by_user}
         keys.update((user_pk(e.owner.sub), object_sk(e.key)) for es in by_user.values() for e in es)
         found: dict[tuple[str, str], Item] = {}
-        pending = [{"pk": _s(pk), "sk": _s(sk)} for pk, sk in sorted(keys)]
+        pending: list[dict[str, Any]] = [{"pk": _s(pk), "sk": _s(sk)} for pk, sk in sorted(keys)]
         attempt = 0
         while pending:
             chunk, pending = pending[:MAX_BATCH_GET_KEYS], pending[MAX_BATCH_GET_KEYS:]
@@ -291,7 +291,9 @@ class Ledger:
         now = int(self._clock())
         pk = user_pk(changes.sub)
         per_chunk = MAX_TRANSACTION_ITEMS - 1
-        chunks = [changes.objects[i : i + per_chunk] for i in range(0, len(changes.objects), per_chunk)]
+        chunks = [
+            changes.objects[i : i + per_chunk] for i in range(0, len(changes.objects), per_chunk)
+        ]
         for index, chunk in enumerate(chunks or [()]):
             part = UserChanges(changes.sub, chunk, changes.released if index == 0 else {})
             items: list[Any] = [{"Put": self._register_put(pk, c, now)} for c in chunk]

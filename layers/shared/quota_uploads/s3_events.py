@@ -77,7 +77,11 @@ def _parse_record(record: Any) -> ObjectEvent | None:
         etag = str(obj.get("eTag", "")) if exists else ""
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise MalformedEvent(f"record is not an S3 object event: {error!r}") from None
-    if not isinstance(event_time, str) or size < 0 or (sequencer and not isinstance(sequencer, str)):
+    if (
+        not isinstance(event_time, str)
+        or size < 0
+        or (sequencer and not isinstance(sequencer, str))
+    ):
         raise MalformedEvent("record has an invalid eventTime, size or sequencer")
     owner = owner_of(key)
     if owner is None:

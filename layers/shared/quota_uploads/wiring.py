@@ -7,7 +7,7 @@ points the real code at its embedded AWS.
 from __future__ import annotations
 
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from quota_uploads.config import Settings
 
@@ -37,8 +37,9 @@ def s3() -> S3Client:
     from botocore.config import Config
 
     # boto3 presigns SigV2 in us-east-1 by default, which binds no Content-Length.
-    addressing = settings().s3_addressing_style
-    return boto3.client("s3", config=Config(signature_version="s3v4", s3={"addressing_style": addressing}))
+    addressing: Any = {"addressing_style": settings().s3_addressing_style}
+    client: S3Client = boto3.client("s3", config=Config(signature_version="s3v4", s3=addressing))
+    return client
 
 
 @cache

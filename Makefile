@@ -1,0 +1,41 @@
+# One command to run the service locally, one to run every test. Both install what they need.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: test dev lint typecheck validate build deploy clean
+
+$(STAMP): requirements-dev.txt layers/shared/requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+## test: every test (unit, handlers, template), then lint and type checks
+test: $(STAMP)
+	$(BIN)/python -m pytest
+	$(MAKE) --no-print-directory lint typecheck
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy layers/shared/quota_uploads
+
+## validate: the template as SAM itself sees it (installs the SAM CLI into .venv-sam)
+validate:
+	test -x .venv-sam/bin/sam || ($(PYTHON) -m venv .venv-sam && .venv-sam/bin/pip install --quiet -r requirements-sam.txt)
+	SAM_CLI_TELEMETRY=0 .venv-sam/bin/sam validate --lint
+
+## build/deploy: SAM needs a python3.13 on PATH for the python3.13 runtime
+build: validate
+	PATH="$$(pyenv prefix 3.13.0 2>/dev/null || dirname $$(dirname $$(command -v python3.13)))/bin:$$PATH" SAM_CLI_TELEMETRY=0 .venv-sam/bin/sam build
+
+deploy: build
+	SAM_CLI_TELEMETRY=0 .venv-sam/bin/sam deploy --guided
+
+clean:
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,228 @@
+"""The API function end to end in-process: real handler, Powertools resolver, moto behind it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import BUCKET, QUOTA
+from tests.support.lambdas import http_event, invoke, sample_event
+
+ALICE = {"sub": "alice"}
+BOB = {"sub": "bob"}
+ADMIN = {"sub": "root", "cognito:groups": "[admins]"}
+
+
+def call(method: str, path: str, claims: dict[str, Any] | None = ALICE, **kwargs: Any) -> Any:
+    response = invoke("api", http_event(method, path, claims=claims, **kwargs))
+    body = json.loads(response["body"]) if response.get("body") else None
+    return response["statusCode"], body
+
+
+def upload(size: int, claims: dict[str, Any] = ALICE, **fields: Any) -> Any:
+    body = {"filename": "holiday.jpg", "size": size, "contentType": "image/jpeg", **fields}
+    return call("POST", "/uploads", claims, body=body)
+
+
+@pytest.fixture(autouse=True)
+def _moto(aws: None) -> None:
+    """Every test here runs against a fresh in-process moto."""
+
+
+def test_the_saved_sample_event_is_granted() -> None:
+    response = invoke("api", sample_event("http_post_uploads"))
+    assert response["statusCode"] == 201
+    body = json.loads(response["body"])
+    sub = sample_event("http_post_uploads")["requestContext"]["authorizer"]["jwt"]["claims"]["sub"]
+    assert body["key"].startswith(f"users/{sub}/{body['uploadId']}/")
+
+
+def test_a_grant_returns_a_signed_put_and_reserves_the_size() -> None:
+    status, body = upload(300)
+    assert status == 201
+    assert body["method"] == "PUT"
+    assert body["key"] == f"users/alice/{body['uploadId']}/holiday.jpg"
+    assert body["headers"]["Content-Length"] == "300"
+    assert body["headers"]["Content-Type"] == "image/jpeg"
+    query = parse_qs(urlsplit(body["url"]).query)
+    assert "content-length" in query["X-Amz-SignedHeaders"][0].split(";")
+    assert query["X-Amz-Expires"] == ["900"]
+    assert body["expiresAt"].endswith("Z")
+    assert body["usage"]["reservedBytes"] == 300
+    assert call("GET", "/usage")[1]["reservedBytes"] == 300
+
+
+def test_over_quota_is_507_with_the_usage() -> None:
+    upload(QUOTA - 100)
+    status, body = upload(101)
+    assert status == 507
+    assert body == {
+        "error": "Insufficient Storage",
+        "message": body["message"],
+        "usedBytes": 0,
+        "reservedBytes": QUOTA - 100,
+        "quotaBytes": QUOTA,
+        "requestedBytes": 101,
+        "availableBytes": 100,
+    }
+    assert "Delete files" in body["message"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"filename": "a.jpg", "contentType": "image/jpeg"},
+        {"filename": "a.jpg", "size": -1, "contentType": "image/jpeg"},
+        {"filename": "a.jpg", "size": 1.5, "contentType": "image/jpeg"},
+        {"filename": "a.jpg", "size": "12", "contentType": "image/jpeg"},
+        {"filename": "", "size": 1, "contentType": "image/jpeg"},
+        {"filename": "x" * 256, "size": 1, "contentType": "image/jpeg"},
+        {"filename": "a\tb.jpg", "size": 1, "contentType": "image/jpeg"},
+        {"filename": "a.jpg", "size": 1, "contentType": "nonsense"},
+        {"filename": "a.jpg", "size": 1},
+        ["not", "an", "object"],
+        "text",
+    ],
+)
+def test_invalid_upload_requests_are_400_json(body: Any) -> None:
+    status, answer = call("POST", "/uploads", body=body)
+    assert status == 400
+    assert answer["error"] == "Bad Request"
+    assert answer["message"]
+
+
+@pytest.mark.parametrize("raw", ["{", "", "null", "\x00"])
+def test_unparseable_bodies_are_400(raw: str) -> None:
+    status, answer = call("POST", "/uploads", raw_body=raw)
+    assert status == 400
+    assert answer["error"] == "Bad Request"
+
+
+def test_a_size_above_the_single_put_limit_is_413_with_a_hint() -> None:
+    status, body = upload(5 * 1024**3 + 1)
+    assert status == 413
+    assert "multipart" in body["message"]
+
+
+def test_a_content_type_outside_the_allow_list_is_400(monkeypatch: pytest.MonkeyPatch) -> None:
+    from quota_uploads import wiring
+
+    monkeypatch.setenv("ALLOWED_CONTENT_TYPES", "image/png, image/jpeg")
+    wiring.reset()
+    assert upload(1, contentType="image/JPEG; q=1")[0] == 201
+    status, body = upload(1, contentType="application/x-msdownload")
+    assert status == 400
+    assert "image/png" in body["message"]
+
+
+@pytest.mark.parametrize("claims", [None, {}, {"sub": ""}, {"sub": "a/b"}])
+def test_without_a_verified_identity_every_route_is_401(claims: dict[str, Any] | None) -> None:
+    for method, path in [("GET", "/usage"), ("GET", "/files"), ("DELETE", "/files/x")]:
+        status, body = call(method, path, claims)
+        assert status == 401, (method, path)
+        assert body["error"] == "Unauthorized"
+    assert upload(1, claims)[0] == 401  # type: ignore[arg-type]
+
+
+def test_unknown_routes_are_404_json() -> None:
+    status, body = call("GET", "/nope")
+    assert (status, body["error"]) == (404, "Not Found")
+
+
+def put_object(key: str, size: int) -> None:
+    import boto3
+
+    boto3.client("s3").put_object(Bucket=BUCKET, Key=key, Body=b"x" * size)
+
+
+def test_files_are_listed_page_by_page_and_only_the_callers() -> None:
+    for index in range(5):
+        put_object(f"users/alice/{index:032x}/f{index}.txt", index)
+    put_object(f"users/bob/{0:032x}/secret.txt", 1)
+    seen: list[dict[str, Any]] = []
+    token = None
+    while True:
+        query = {"limit": "2", **({"nextToken": quote(token, safe="")} if token else {})}
+        status, body = call("GET", "/files", query=query)
+        assert status == 200
+        assert len(body["files"]) <= 2
+        seen += body["files"]
+        token = body.get("nextToken")
+        if not token:
+            break
+    assert [f["filename"] for f in seen] == [f"f{i}.txt" for i in range(5)]
+    assert [f["size"] for f in seen] == list(range(5))
+    assert all(f["uploadedAt"].endswith("Z") for f in seen)
+
+
+@pytest.mark.parametrize("query", [{"limit": "0"}, {"limit": "1001"}, {"limit": "ten"}])
+def test_a_bad_page_size_is_400(query: dict[str, str]) -> None:
+    assert call("GET", "/files", query=query)[0] == 400
+
+
+def test_deleting_ones_own_file_is_204_and_anything_else_404() -> None:
+    mine = f"users/alice/{1:032x}/mine.txt"
+    theirs = f"users/bob/{2:032x}/theirs.txt"
+    put_object(mine, 3)
+    put_object(theirs, 3)
+    route = "/files/{key+}"
+    assert call("DELETE", f"/files/{quote(theirs, safe='')}", route=route)[0] == 404
+    assert call("DELETE", f"/files/{quote(mine, safe='')}", route=route)[0] == 204
+    status, body = call("DELETE", f"/files/{quote(mine, safe='')}", route=route)
+    assert (status, body["error"]) == (404, "Not Found")
+    assert call("DELETE", "/files/..%2F..%2Fetc", route=route)[0] == 404
+    import boto3
+
+    assert boto3.client("s3").head_object(Bucket=BUCKET, Key=theirs)["ContentLength"] == 3
+
+
+def test_the_saved_quota_event_lets_an_admin_set_a_quota() -> None:
+    response = invoke("api", sample_event("http_put_quota"))
+    assert response["statusCode"] == 200
+    assert json.loads(response["body"])["quotaBytes"] == 2147483648
+
+
+def test_admins_set_quotas_and_others_get_403() -> None:
+    route = "/admin/users/{userId}/quota"
+    path = "/admin/users/alice/quota"
+    assert call("PUT", path, ALICE, route=route, body={"quotaBytes": 5000})[0] == 403
+    status, body = call("PUT", path, ADMIN, route=route, body={"quotaBytes": 5000})
+    assert (status, body) == (200, {"userId": "alice", "quotaBytes": 5000, "isDefault": False})
+    assert upload(4000)[0] == 201
+    listed = {"sub": "root", "cognito:groups": ["admins"]}
+    status, body = call("PUT", path, listed, route=route, body={"quotaBytes": None})
+    assert (status, body["isDefault"], body["quotaBytes"]) == (200, True, QUOTA)
+    assert call("GET", "/usage")[1]["quotaBytes"] == QUOTA
+    assert call("PUT", path, ADMIN, route=route, body={"quotaBytes": -1})[0] == 400
+    assert (
+        call("PUT", "/admin/users/a%20b/quota", ADMIN, route=route, body={"quotaBytes": 1})[0]
+        == 400
+    )
+
+
+bodies = st.one_of(
+    st.none(),
+    st.text(max_size=50),
+    st.dictionaries(
+        st.sampled_from(["filename", "size", "contentType", "checksumSha256", "x"]),
+        st.one_of(st.integers(), st.text(max_size=300), st.floats(), st.none(), st.booleans()),
+    ),
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(body=bodies)
+def test_no_body_produces_a_server_error(body: Any) -> None:
+    raw = body if isinstance(body, str) else json.dumps(body)
+    status, answer = call("POST", "/uploads", raw_body=raw)
+    assert status in {201, 400, 413, 507}
+    assert isinstance(answer, dict)
+    if status != 201:
+        assert set(answer) >= {"error", "message"}

@@ -1,0 +1,301 @@
+"""The ledger against moto's DynamoDB in-process: grants, events, quotas and expiry.
+
+moto is not atomic under concurrency, so races are proven against DynamoDB Local elsewhere;
+here every call is sequential and the assertions are about arithmetic and idempotency.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from quota_uploads.config import Settings
+from quota_uploads.errors import Conflict, QuotaExceeded
+from quota_uploads.ledger import Ledger
+from quota_uploads.s3_events import parse_notification
+from tests.conftest import QUOTA
+from tests.support.s3_notifications import notification, record
+
+LIFETIME = 900 + 120
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def ledger(dynamodb: Any, settings: Settings, clock: Clock) -> Ledger:
+    return Ledger(dynamodb, settings, clock=clock)
+
+
+_ids = itertools.count()
+
+
+def upload_id() -> str:
+    return f"{next(_ids):032x}"
+
+
+def key_of(sub: str, upload: str, name: str = "f.bin") -> str:
+    return f"users/{sub}/{upload}/{name}"
+
+
+def apply(ledger: Ledger, *records: dict[str, Any]) -> None:
+    assert ledger.apply_events(parse_notification(notification(*records))) == set()
+
+
+def test_a_grant_reserves_the_declared_bytes(ledger: Ledger) -> None:
+    usage = ledger.grant("alice", upload_id(), 600)
+    assert (usage.used_bytes, usage.reserved_bytes, usage.available_bytes) == (0, 600, 400)
+
+
+def test_a_grant_that_would_pass_the_quota_is_refused_with_the_numbers(ledger: Ledger) -> None:
+    ledger.grant("alice", upload_id(), 600)
+    with pytest.raises(QuotaExceeded) as refused:
+        ledger.grant("alice", upload_id(), 401)
+    body = refused.value.body()
+    assert body["error"] == "Insufficient Storage"
+    assert (body["usedBytes"], body["reservedBytes"], body["quotaBytes"]) == (0, 600, QUOTA)
+    assert (body["requestedBytes"], body["availableBytes"]) == (401, 400)
+    assert "Delete files" in body["message"]
+    assert ledger.usage("alice").reserved_bytes == 600
+
+
+def test_a_grant_can_fill_the_quota_exactly(ledger: Ledger) -> None:
+    ledger.grant("alice", upload_id(), 600)
+    assert ledger.grant("alice", upload_id(), 400).available_bytes == 0
+    with pytest.raises(QuotaExceeded):
+        ledger.grant("alice", upload_id(), 1)
+
+
+def test_a_file_larger_than_the_default_quota_is_refused_for_a_new_user(ledger: Ledger) -> None:
+    with pytest.raises(QuotaExceeded) as refused:
+        ledger.grant("bob", upload_id(), QUOTA + 1)
+    assert refused.value.used_bytes == 0
+    assert ledger.usage("bob").reserved_bytes == 0
+
+
+def test_users_do_not_share_a_quota(ledger: Ledger) -> None:
+    ledger.grant("alice", upload_id(), QUOTA)
+    assert ledger.grant("bob", upload_id(), QUOTA).reserved_bytes == QUOTA
+
+
+def test_a_per_user_quota_overrides_the_default_and_can_be_removed(ledger: Ledger) -> None:
+    ledger.grant("alice", upload_id(), 800)
+    ledger.set_quota("alice", 3000)
+    assert ledger.grant("alice", upload_id(), 2200).available_bytes == 0
+    with pytest.raises(QuotaExceeded) as refused:
+        ledger.grant("alice", upload_id(), 1)
+    assert refused.value.quota_bytes == 3000
+    ledger.set_quota("alice", None)
+    usage = ledger.usage("alice")
+    assert (usage.quota_bytes, usage.reserved_bytes, usage.available_bytes) == (QUOTA, 3000, 0)
+
+
+def test_lowering_a_quota_below_usage_refuses_even_empty_files(ledger: Ledger) -> None:
+    ledger.grant("alice", upload_id(), 500)
+    ledger.set_quota("alice", 100)
+    with pytest.raises(QuotaExceeded) as refused:
+        ledger.grant("alice", upload_id(), 0)
+    assert "at least 400 bytes" in refused.value.message
+
+
+def test_too_many_open_uploads_is_a_conflict(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("quota_uploads.ledger.MAX_OPEN_RESERVATIONS", 2)
+    ledger.grant("alice", upload_id(), 1)
+    ledger.grant("alice", upload_id(), 1)
+    with pytest.raises(Conflict):
+        ledger.grant("alice", upload_id(), 1)
+
+
+def test_an_arrival_turns_the_reservation_into_usage_at_the_actual_size(ledger: Ledger) -> None:
+    upload = upload_id()
+    ledger.grant("alice", upload, 600)
+    apply(ledger, record(key_of("alice", upload), size=450))
+    usage = ledger.usage("alice")
+    assert (usage.used_bytes, usage.reserved_bytes, usage.object_count) == (450, 0, 1)
+    assert ledger.grant("alice", upload_id(), 550).available_bytes == 0
+
+
+def test_redelivered_events_count_once(ledger: Ledger) -> None:
+    upload = upload_id()
+    ledger.grant("alice", upload, 600)
+    created = record(key_of("alice", upload), size=600)
+    apply(ledger, created, created)
+    apply(ledger, created)
+    assert (ledger.usage("alice").used_bytes, ledger.usage("alice").reserved_bytes) == (600, 0)
+
+
+def test_a_delete_frees_the_stored_size_even_when_it_arrives_first(ledger: Ledger) -> None:
+    upload = upload_id()
+    key = key_of("alice", upload)
+    ledger.grant("alice", upload, 300)
+    deleted = record(key, created=False, sequencer="0000000000000002")
+    apply(ledger, deleted)
+    apply(ledger, record(key, size=300, sequencer="0000000000000001"))
+    usage = ledger.usage("alice")
+    assert (usage.used_bytes, usage.reserved_bytes, usage.object_count) == (0, 0, 0)
+
+
+def test_multipart_completion_reported_twice_counts_once(ledger: Ledger) -> None:
+    upload = upload_id()
+    key = key_of("alice", upload)
+    ledger.grant("alice", upload, 900)
+    put = record(key, size=900, etag="abc-2", name="ObjectCreated:Put")
+    complete = record(key, size=900, etag="abc-2", name="ObjectCreated:CompleteMultipartUpload")
+    apply(ledger, put)
+    apply(ledger, complete)
+    assert ledger.usage("alice").used_bytes == 900
+
+
+def test_objects_without_a_grant_or_larger_than_granted_are_charged_in_full(
+    ledger: Ledger,
+) -> None:
+    upload = upload_id()
+    ledger.grant("alice", upload, 100)
+    apply(
+        ledger, record(key_of("alice", upload), size=700), record("users/alice/copy.bin", size=500)
+    )
+    usage = ledger.usage("alice")
+    assert (usage.used_bytes, usage.reserved_bytes, usage.available_bytes) == (1200, 0, 0)
+    with pytest.raises(QuotaExceeded):
+        ledger.grant("alice", upload_id(), 0)
+
+
+def test_expired_reservations_are_released_and_live_ones_kept(ledger: Ledger, clock: Clock) -> None:
+    ledger.grant("alice", upload_id(), 300)
+    clock.now += 60
+    ledger.grant("alice", upload_id(), 200)
+    clock.now += LIFETIME - 60
+    assert ledger.release_expired() == 1
+    assert ledger.usage("alice").reserved_bytes == 200
+    assert ledger.release_expired() == 0
+    clock.now += 60
+    assert ledger.release_expired() == 1
+    assert ledger.usage("alice").reserved_bytes == 0
+    assert ledger.release_expired() == 0
+
+
+def test_an_upload_landing_after_its_reservation_expired_is_charged_once(
+    ledger: Ledger, clock: Clock
+) -> None:
+    upload = upload_id()
+    ledger.grant("alice", upload, 300)
+    clock.now += LIFETIME
+    assert ledger.release_expired() == 1
+    apply(ledger, record(key_of("alice", upload), size=300))
+    usage = ledger.usage("alice")
+    assert (usage.used_bytes, usage.reserved_bytes) == (300, 0)
+    assert ledger.release_expired() == 0
+
+
+def test_a_failed_user_does_not_block_others(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch, dynamodb: Any
+) -> None:
+    from botocore.exceptions import ClientError
+
+    real = dynamodb.transact_write_items
+
+    def failing_for_bob(**kwargs: Any) -> Any:
+        if any("USER#bob" in str(item) for item in kwargs["TransactItems"]):
+            raise ClientError({"Error": {"Code": "InternalServerError"}}, "TransactWriteItems")
+        return real(**kwargs)
+
+    monkeypatch.setattr(dynamodb, "transact_write_items", failing_for_bob)
+    events = parse_notification(
+        notification(record("users/alice/a.bin", size=5), record("users/bob/b.bin", size=7))
+    )
+    assert ledger.apply_events(events) == {"bob"}
+    assert ledger.usage("alice").used_bytes == 5
+    assert ledger.usage("bob").used_bytes == 0
+
+
+# A history is what happened in the bucket; events are what S3 said about it, delivered
+# at least once and in any order, interleaved with expiry sweeps.
+operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("upload"), st.integers(0, 400), st.integers(-50, 50), st.booleans()),
+        st.tuples(st.just("delete"), st.integers(0, 9)),
+        st.tuples(st.just("overwrite"), st.integers(0, 9), st.integers(0, 300)),
+        st.tuples(st.just("multipart"), st.integers(1, 300)),
+        st.tuples(st.just("grant_only"), st.integers(0, 300)),
+    ),
+    max_size=12,
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(operations, st.randoms(use_true_random=False), st.integers(1, 4))
+def test_any_history_delivered_in_any_order_leaves_the_true_usage(
+    ledger: Ledger,
+    clock: Clock,
+    history: list[tuple[Any, ...]],
+    shuffle: random.Random,
+    batches: int,
+) -> None:
+    sub = f"u{next(_ids)}"
+    bucket: dict[str, int] = {}
+    delivered: list[dict[str, Any]] = []
+    sequence = itertools.count(1)
+
+    def emit(key: str, size: int | None, name: str | None = None) -> None:
+        seq = f"{next(sequence):016X}"
+        delivered.append(record(key, created=size is not None, size=size, sequencer=seq, name=name))
+
+    for operation in history:
+        kind = operation[0]
+        if kind in ("upload", "multipart", "grant_only"):
+            upload = upload_id()
+            declared = operation[1]
+            try:
+                ledger.grant(sub, upload, declared)
+            except QuotaExceeded:
+                continue
+            key = key_of(sub, upload)
+            if kind == "upload" and operation[3]:
+                bucket[key] = max(0, declared + operation[2])
+                emit(key, bucket[key])
+            elif kind == "multipart":
+                bucket[key] = declared
+                emit(key, declared, "ObjectCreated:Put")
+                emit(key, declared, "ObjectCreated:CompleteMultipartUpload")
+        elif bucket:
+            key = sorted(bucket)[operation[1] % len(bucket)]
+            if kind == "delete":
+                del bucket[key]
+                emit(key, None)
+            else:
+                bucket[key] = operation[2]
+                emit(key, bucket[key])
+
+    replay = delivered + shuffle.sample(delivered, len(delivered) // 2)
+    shuffle.shuffle(replay)
+    for index in range(batches):
+        batch = replay[index::batches]
+        assert ledger.apply_events(parse_notification(notification(*batch))) == set()
+        clock.now += LIFETIME / batches
+        ledger.release_expired()
+    clock.now += LIFETIME
+    ledger.release_expired()
+
+    usage = ledger.usage(sub)
+    assert usage.used_bytes == sum(bucket.values())
+    assert usage.object_count == len(bucket)
+    assert usage.reserved_bytes == 0
