@@ -1,42 +1,23 @@
-"""Loading the real function handlers and the sample events saved under events/."""
+"""Invoking the real function handlers with the sample events saved under events/."""
 
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
 from functools import cache
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@dataclass
-class FakeContext:
-    function_name: str = "test"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:test"
-    aws_request_id: str = "00000000-0000-0000-0000-000000000000"
+from local_stack.functions import ROOT, FakeContext, load_handler
 
 
 @cache
-def handler_module(function: str) -> ModuleType:
-    """functions/<function>/app.py, loaded once under a unique module name."""
-    path = ROOT / "functions" / function / "app.py"
-    spec = importlib.util.spec_from_file_location(f"{function}_app", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def handler(function: str) -> Callable[..., Any]:
+    return load_handler(f"functions/{function}", "app.lambda_handler", function)
 
 
 def invoke(function: str, event: dict[str, Any]) -> Any:
-    return handler_module(function).lambda_handler(event, FakeContext())
+    return handler(function)(event, FakeContext(function, 512))
 
 
 def sample_event(name: str) -> dict[str, Any]:

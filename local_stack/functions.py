@@ -1,0 +1,112 @@
+"""The template's functions, loaded from their code directories and invoked in this process."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from local_stack.template import TEMPLATE, Resolver, resources_of_type
+
+ROOT = TEMPLATE.parent
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    function: str
+
+    @property
+    def route_key(self) -> str:
+        return f"{self.method} {self.path}"
+
+    def match(self, method: str, raw_path: str) -> dict[str, str] | None:
+        """Path parameters when this route takes the request, as API Gateway would bind them."""
+        if method != self.method:
+            return None
+        pattern = re.sub(r"\\\{(\w+)\\\+\\\}", r"(?P<\1>.+)", re.escape(self.path))
+        pattern = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", pattern)
+        found = re.fullmatch(pattern, raw_path)
+        return None if found is None else found.groupdict()
+
+
+@dataclass(frozen=True)
+class FakeContext:
+    function_name: str
+    memory_limit_in_mb: int
+    function_version: str = "$LATEST"
+    aws_request_id: str = "00000000-0000-0000-0000-000000000000"
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
+
+
+@dataclass
+class Function:
+    logical_id: str
+    handler: Callable[[dict[str, Any], Any], Any]
+    environment: dict[str, str]
+    events: dict[str, dict[str, Any]]
+    memory: int
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        return self.handler(event, FakeContext(self.logical_id, self.memory))
+
+
+def load_handler(code_uri: str, handler: str, logical_id: str) -> Callable[..., Any]:
+    """The handler function, from a module loaded under a name unique to its function."""
+    module_name, function_name = handler.rsplit(".", 1)
+    path = ROOT / code_uri / f"{module_name.replace('.', '/')}.py"
+    spec = importlib.util.spec_from_file_location(f"local_{logical_id}", path)
+    if spec is None or spec.loader is None:
+        raise FileNotFoundError(path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    handler_function: Callable[..., Any] = getattr(module, function_name)
+    return handler_function
+
+
+def environment_of(template: Mapping[str, Any], resolver: Resolver) -> dict[str, dict[str, str]]:
+    """Each function's environment: the template's globals overlaid with its own variables."""
+    globals_ = template.get("Globals", {}).get("Function", {})
+    shared = globals_.get("Environment", {}).get("Variables", {})
+    result = {}
+    for logical_id, resource in resources_of_type(template, "AWS::Serverless::Function").items():
+        own = resource["Properties"].get("Environment", {}).get("Variables", {})
+        merged = resolver.resolve({**shared, **own})
+        result[logical_id] = {k: str(v) for k, v in merged.items()}
+    return result
+
+
+def load_functions(template: Mapping[str, Any], resolver: Resolver) -> dict[str, Function]:
+    """Imports every function's handler. Call after the process environment is set."""
+    globals_ = template.get("Globals", {}).get("Function", {})
+    environments = environment_of(template, resolver)
+    functions = {}
+    for logical_id, resource in resources_of_type(template, "AWS::Serverless::Function").items():
+        props = resource["Properties"]
+        handler = props.get("Handler", globals_.get("Handler"))
+        functions[logical_id] = Function(
+            logical_id=logical_id,
+            handler=load_handler(props["CodeUri"], handler, logical_id),
+            environment=environments[logical_id],
+            events=props.get("Events", {}),
+            memory=int(props.get("MemorySize", globals_.get("MemorySize", 128))),
+        )
+    return functions
+
+
+def routes_of(functions: Mapping[str, Function]) -> list[Route]:
+    routes = [
+        Route(event["Properties"]["Method"].upper(), event["Properties"]["Path"], logical_id)
+        for logical_id, function in functions.items()
+        for event in function.events.values()
+        if event["Type"] == "HttpApi"
+    ]
+    # API Gateway prefers the most specific route: literal paths before greedy ones.
+    return sorted(routes, key=lambda r: ("+}" in r.path, r.path.count("{"), -len(r.path)))

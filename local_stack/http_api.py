@@ -1,0 +1,206 @@
+"""An API Gateway HTTP API on localhost: routes from the template, a JWT authorizer, v2 events.
+
+Each request becomes the payload-format-2.0 event API Gateway would send, claims included where
+its JWT authorizer puts them (every claim a string, arrays flattened to ``[a b]``), and the real
+handler's response goes back to the client. Tokens are minted by ``POST /local/token``, which
+exists only here; in AWS, Cognito issues them.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+import jwt
+from werkzeug.wrappers import Request, Response
+
+from local_stack.functions import Function, Route
+
+WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
+ISSUER = "quota-uploads-local"
+TOKEN_SECONDS = 12 * 3600
+_TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript")
+_STATIC_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
+
+
+def _json(status: int, body: Any) -> Response:
+    return Response(json.dumps(body), status=status, content_type="application/json")
+
+
+class Authorizer:
+    """Issues and verifies the local stand-in for Cognito's ID tokens."""
+
+    def __init__(self, audience: str) -> None:
+        self._secret = secrets.token_bytes(32)
+        self._audience = audience
+
+    def issue(self, sub: str, groups: Sequence[str]) -> str:
+        now = int(time.time())
+        claims = {
+            "sub": sub,
+            "cognito:groups": list(groups),
+            "iss": ISSUER,
+            "aud": self._audience,
+            "iat": now,
+            "exp": now + TOKEN_SECONDS,
+            "token_use": "id",
+        }
+        return jwt.encode(claims, self._secret, algorithm="HS256")
+
+    def verify(self, authorization: str | None) -> dict[str, str] | None:
+        """The claims as API Gateway hands them to a function, or None for 401."""
+        if not authorization:
+            return None
+        token = authorization.removeprefix("Bearer ").strip()
+        try:
+            claims = jwt.decode(
+                token, self._secret, algorithms=["HS256"], audience=self._audience, issuer=ISSUER
+            )
+        except jwt.PyJWTError:
+            return None
+        return {name: _claim_string(value) for name, value in claims.items()}
+
+
+def _claim_string(value: Any) -> str:
+    if isinstance(value, list):
+        return "[" + " ".join(str(v) for v in value) + "]"
+    return str(value)
+
+
+class HttpApi:
+    """A WSGI application standing in for API Gateway in front of the template's functions."""
+
+    def __init__(
+        self, routes: Iterable[Route], functions: Mapping[str, Function], authorizer: Authorizer
+    ) -> None:
+        self._routes = list(routes)
+        self._functions = functions
+        self._authorizer = authorizer
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        response = self.handle(Request(environ))
+        return response(environ, start_response)  # type: ignore[no-any-return]
+
+    def handle(self, request: Request) -> Response:
+        raw_path = request.environ.get("RAW_URI", request.full_path).split("?", 1)[0]
+        if request.method == "POST" and raw_path == "/local/token":
+            return self._token(request)
+        for route in self._routes:
+            parameters = route.match(request.method, raw_path)
+            if parameters is not None:
+                return self._invoke(request, route, raw_path, parameters)
+        static = self._static(raw_path) if request.method == "GET" else None
+        return static or _json(404, {"message": "Not Found"})
+
+    def _token(self, request: Request) -> Response:
+        body = request.get_json(silent=True)
+        sub = body.get("sub") if isinstance(body, dict) else None
+        groups = body.get("groups", []) if isinstance(body, dict) else []
+        if not isinstance(sub, str) or not sub:
+            return _json(400, {"error": "Bad Request", "message": "sub must be a string"})
+        if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
+            return _json(400, {"error": "Bad Request", "message": "groups must be strings"})
+        return _json(200, {"token": self._authorizer.issue(sub, groups)})
+
+    def _static(self, raw_path: str) -> Response | None:
+        name = "index.html" if raw_path == "/" else raw_path.lstrip("/")
+        path = (WEB_ROOT / name).resolve()
+        if not path.is_relative_to(WEB_ROOT) or not path.is_file():
+            return None
+        content_type = _STATIC_TYPES.get(path.suffix, "application/octet-stream")
+        return Response(path.read_bytes(), content_type=content_type)
+
+    def _invoke(
+        self, request: Request, route: Route, raw_path: str, parameters: dict[str, str]
+    ) -> Response:
+        claims = self._authorizer.verify(request.headers.get("Authorization"))
+        if claims is None:
+            return _json(401, {"message": "Unauthorized"})
+        event = api_gateway_event(request, route, raw_path, parameters, claims)
+        result = self._functions[route.function].invoke(event)
+        return _response_of(result)
+
+
+def api_gateway_event(
+    request: Request,
+    route: Route,
+    raw_path: str,
+    parameters: Mapping[str, str],
+    claims: Mapping[str, str],
+) -> dict[str, Any]:
+    """The HTTP API payload-format-2.0 event for one request."""
+    body = request.get_data()
+    content_type = request.headers.get("Content-Type", "")
+    is_text = content_type.startswith(_TEXT_TYPES) or not content_type
+    raw_query = request.environ.get("QUERY_STRING", "")
+    query: dict[str, list[str]] = {}
+    for name, value in parse_qsl(raw_query, keep_blank_values=True):
+        query.setdefault(name, []).append(value)
+    headers: dict[str, str] = {}
+    for name, value in request.headers.items():
+        key = name.lower()
+        headers[key] = f"{headers[key]},{value}" if key in headers else value
+    now = time.time()
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": route.route_key,
+        "rawPath": raw_path,
+        "rawQueryString": raw_query,
+        "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "local",
+            "authorizer": {"jwt": {"claims": dict(claims), "scopes": None}},
+            "domainName": request.host,
+            "domainPrefix": request.host.split(".")[0],
+            "http": {
+                "method": request.method,
+                "path": raw_path,
+                "protocol": request.environ.get("SERVER_PROTOCOL", "HTTP/1.1"),
+                "sourceIp": request.remote_addr or "127.0.0.1",
+                "userAgent": request.headers.get("User-Agent", ""),
+            },
+            "requestId": str(uuid.uuid4()),
+            "routeKey": route.route_key,
+            "stage": "$default",
+            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+            "timeEpoch": int(now * 1000),
+        },
+        "isBase64Encoded": bool(body) and not is_text,
+    }
+    if request.cookies:
+        event["cookies"] = [f"{k}={v}" for k, v in request.cookies.items()]
+    if query:
+        event["queryStringParameters"] = {k: ",".join(v) for k, v in query.items()}
+    if parameters:
+        event["pathParameters"] = {k: unquote(v) for k, v in parameters.items()}
+    if body:
+        event["body"] = (
+            base64.b64encode(body).decode() if event["isBase64Encoded"] else body.decode("utf-8", "replace")
+        )
+    return event
+
+
+def _response_of(result: Any) -> Response:
+    if not isinstance(result, dict) or "statusCode" not in result:
+        # API Gateway's rule for payload 2.0: anything else is a JSON 200.
+        return _json(200, result)
+    body = result.get("body") or ""
+    payload = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
+    response = Response(payload, status=int(result["statusCode"]))
+    response.headers.clear()
+    for name, value in (result.get("headers") or {}).items():
+        response.headers[name] = str(value)
+    for name, values in (result.get("multiValueHeaders") or {}).items():
+        for value in values:
+            response.headers.add(name, str(value))
+    for cookie in result.get("cookies") or []:
+        response.headers.add("Set-Cookie", cookie)
+    return response

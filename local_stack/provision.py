@@ -1,0 +1,98 @@
+"""Creating the template's tables, queues, topics and bucket on a local AWS endpoint."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import boto3
+
+from local_stack.template import Resolver, create_table_request, resources_of_type
+
+
+def physical_ids(template: Mapping[str, Any], prefix: str) -> dict[str, str]:
+    """Local names for every resource: lower-case so each is also a valid bucket name."""
+    return {logical_id: f"{prefix}-{logical_id.lower()}" for logical_id in template["Resources"]}
+
+
+def provision(
+    template: Mapping[str, Any],
+    resolver: Resolver,
+    *,
+    aws_endpoint: str,
+    dynamodb_endpoint: str,
+) -> None:
+    """Creates what the functions use, in dependency order: tables, topics, queues, buckets."""
+    names = resolver.physical_ids
+    dynamodb = boto3.client("dynamodb", endpoint_url=dynamodb_endpoint)
+    for logical_id, resource in resources_of_type(template, "AWS::DynamoDB::Table").items():
+        props = resolver.resolve(resource["Properties"])
+        dynamodb.create_table(**create_table_request(props, names[logical_id]))
+        ttl = props.get("TimeToLiveSpecification")
+        if ttl and ttl.get("Enabled"):
+            dynamodb.update_time_to_live(
+                TableName=names[logical_id],
+                TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": True},
+            )
+
+    sns = boto3.client("sns", endpoint_url=aws_endpoint)
+    for logical_id in resources_of_type(template, "AWS::SNS::Topic"):
+        sns.create_topic(Name=names[logical_id])
+
+    sqs = boto3.client("sqs", endpoint_url=aws_endpoint)
+    queues = resources_of_type(template, "AWS::SQS::Queue")
+    for logical_id in queues:
+        sqs.create_queue(QueueName=names[logical_id])
+    for logical_id, resource in queues.items():
+        props = resolver.resolve(resource.get("Properties", {}))
+        attributes = {
+            name: json.dumps(props[name]) if isinstance(props[name], dict) else str(props[name])
+            for name in ("VisibilityTimeout", "MessageRetentionPeriod", "RedrivePolicy")
+            if name in props
+        }
+        if attributes:
+            url = sqs.get_queue_url(QueueName=names[logical_id])["QueueUrl"]
+            sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
+
+    s3 = boto3.client("s3", endpoint_url=aws_endpoint)
+    for logical_id, resource in resources_of_type(template, "AWS::S3::Bucket").items():
+        props = resolver.resolve(resource.get("Properties", {}))
+        bucket = names[logical_id]
+        s3.create_bucket(Bucket=bucket)
+        if "CorsConfiguration" in props:
+            s3.put_bucket_cors(
+                Bucket=bucket,
+                CORSConfiguration={
+                    "CORSRules": [_cors_rule(r) for r in props["CorsConfiguration"]["CorsRules"]]
+                },
+            )
+        notifications = props.get("NotificationConfiguration", {})
+        if "QueueConfigurations" in notifications:
+            s3.put_bucket_notification_configuration(
+                Bucket=bucket,
+                NotificationConfiguration={
+                    "QueueConfigurations": [
+                        _queue_notification(config)
+                        for config in notifications["QueueConfigurations"]
+                    ]
+                },
+            )
+
+
+def _queue_notification(config: Mapping[str, Any]) -> dict[str, Any]:
+    notification: dict[str, Any] = {"QueueArn": config["Queue"], "Events": [config["Event"]]}
+    rules = config.get("Filter", {}).get("S3Key", {}).get("Rules")
+    if rules:
+        notification["Filter"] = {
+            "Key": {"FilterRules": [{"Name": r["Name"], "Value": r["Value"]} for r in rules]}
+        }
+    return notification
+
+
+# CloudFormation and the S3 API spell two CORS fields differently.
+_CORS_FIELDS = {"ExposedHeaders": "ExposeHeaders", "MaxAge": "MaxAgeSeconds"}
+
+
+def _cors_rule(rule: Mapping[str, Any]) -> dict[str, Any]:
+    return {_CORS_FIELDS.get(name, name): value for name, value in rule.items()}

@@ -1,0 +1,122 @@
+"""The whole service in one process: moto, optionally DynamoDB Local, the API and deliveries."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from moto.server import ThreadedMotoServer
+from werkzeug.serving import make_server
+
+from local_stack.deliveries import QueuePoller, Schedule, rate_seconds
+from local_stack.functions import environment_of, load_functions, routes_of
+from local_stack.http_api import Authorizer, HttpApi
+from local_stack.provision import physical_ids, provision
+from local_stack.template import Resolver, load_template
+
+HOST = "127.0.0.1"
+REGION = "us-east-1"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class StackOptions:
+    api_port: int = 3000
+    aws_port: int = 0
+    use_dynamodb_local: bool = False
+    # Seconds between sweeps; None keeps the template's schedule.
+    sweep_interval: float | None = None
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunningStack:
+    api_url: str
+    aws_endpoint: str
+    dynamodb_endpoint: str
+    names: Mapping[str, str]
+    environment: Mapping[str, str]
+
+
+@contextlib.contextmanager
+def running_stack(options: StackOptions) -> Iterator[RunningStack]:
+    template = load_template()
+    api_port = options.api_port or free_port()
+    aws_port = options.aws_port or free_port()
+    api_url = f"http://{HOST}:{api_port}"
+    aws_endpoint = f"http://{HOST}:{aws_port}"
+    names = physical_ids(template, "quota-uploads-local")
+    # The page is served by the local API, so its origin is the one the bucket must allow.
+    parameters = {"AllowedOrigins": [api_url, f"http://localhost:{api_port}"]}
+    parameters.update(options.parameters)
+    resolver = Resolver(template, names, parameters, region=REGION)
+
+    with contextlib.ExitStack() as stack:
+        moto = ThreadedMotoServer(ip_address=HOST, port=aws_port, verbose=False)
+        moto.start()
+        stack.callback(moto.stop)
+        dynamodb_endpoint = aws_endpoint
+        if options.use_dynamodb_local:
+            from local_stack.dynamodb_local import running_dynamodb_local
+
+            dynamodb_endpoint = stack.enter_context(running_dynamodb_local())
+
+        environment = _process_environment(template, resolver, aws_endpoint, dynamodb_endpoint)
+        os.environ.update(environment)
+        provision(template, resolver, aws_endpoint=aws_endpoint, dynamodb_endpoint=dynamodb_endpoint)
+
+        from quota_uploads import wiring
+
+        wiring.reset()
+        functions = load_functions(template, resolver)
+        stop = threading.Event()
+        stack.callback(stop.set)
+        for function in functions.values():
+            for event in function.events.values():
+                props = resolver.resolve(event.get("Properties", {}))
+                if event["Type"] == "SQS":
+                    poller = QueuePoller(
+                        function, props["Queue"], aws_endpoint, stop, props.get("BatchSize", 10)
+                    )
+                    poller.start()
+                elif event["Type"] == "Schedule":
+                    interval = options.sweep_interval or rate_seconds(props["Schedule"])
+                    Schedule(function, interval, stop).start()
+
+        api = HttpApi(routes_of(functions), functions, Authorizer(audience="local"))
+        server = make_server(HOST, api_port, api, threaded=True)
+        threading.Thread(target=server.serve_forever, name="http-api", daemon=True).start()
+        stack.callback(server.shutdown)
+        yield RunningStack(api_url, aws_endpoint, dynamodb_endpoint, names, environment)
+
+
+def _process_environment(
+    template: Mapping[str, Any], resolver: Resolver, aws_endpoint: str, dynamodb_endpoint: str
+) -> dict[str, str]:
+    """One environment for every function, since they share this process."""
+    merged: dict[str, str] = {}
+    for logical_id, variables in environment_of(template, resolver).items():
+        for name, value in variables.items():
+            if merged.setdefault(name, value) != value:
+                raise ValueError(f"{logical_id} sets {name} differently from another function")
+    merged.update(
+        AWS_ENDPOINT_URL=aws_endpoint,
+        AWS_ENDPOINT_URL_DYNAMODB=dynamodb_endpoint,
+        AWS_DEFAULT_REGION=REGION,
+        AWS_REGION=REGION,
+        AWS_ACCESS_KEY_ID="local",
+        AWS_SECRET_ACCESS_KEY="local",  # noqa: S106 - moto accepts any credentials
+        S3_ADDRESSING_STYLE="path",
+    )
+    return merged
