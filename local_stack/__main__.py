@@ -33,6 +33,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     parameters = dict(item.split("=", 1) for item in args.parameter)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     options = StackOptions(
         api_port=args.port,
         aws_port=args.aws_port,

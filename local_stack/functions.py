@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +72,14 @@ def load_handler(code_uri: str, handler: str, logical_id: str) -> Callable[..., 
     return handler_function
 
 
+def _mount_layers(template: Mapping[str, Any]) -> None:
+    """Puts each layer's code on the import path, as Lambda does under /opt/python."""
+    for resource in resources_of_type(template, "AWS::Serverless::LayerVersion").values():
+        path = str(ROOT / resource["Properties"]["ContentUri"])
+        if path not in sys.path:
+            sys.path.insert(0, path)
+
+
 def environment_of(template: Mapping[str, Any], resolver: Resolver) -> dict[str, dict[str, str]]:
     """Each function's environment: the template's globals overlaid with its own variables."""
     globals_ = template.get("Globals", {}).get("Function", {})
@@ -85,6 +94,7 @@ def environment_of(template: Mapping[str, Any], resolver: Resolver) -> dict[str,
 
 def load_functions(template: Mapping[str, Any], resolver: Resolver) -> dict[str, Function]:
     """Imports every function's handler. Call after the process environment is set."""
+    _mount_layers(template)
     globals_ = template.get("Globals", {}).get("Function", {})
     environments = environment_of(template, resolver)
     functions = {}

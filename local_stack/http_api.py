@@ -100,7 +100,7 @@ class HttpApi:
         return static or _json(404, {"message": "Not Found"})
 
     def _token(self, request: Request) -> Response:
-        body = request.get_json(silent=True)
+        body = request.get_json(force=True, silent=True)
         sub = body.get("sub") if isinstance(body, dict) else None
         groups = body.get("groups", []) if isinstance(body, dict) else []
         if not isinstance(sub, str) or not sub:

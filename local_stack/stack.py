@@ -76,9 +76,6 @@ def running_stack(options: StackOptions) -> Iterator[RunningStack]:
         os.environ.update(environment)
         provision(template, resolver, aws_endpoint=aws_endpoint, dynamodb_endpoint=dynamodb_endpoint)
 
-        from quota_uploads import wiring
-
-        wiring.reset()
         functions = load_functions(template, resolver)
         stop = threading.Event()
         stack.callback(stop.set)

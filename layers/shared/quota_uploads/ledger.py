@@ -149,18 +149,19 @@ class Ledger:
             ":exp": _n(expires_at),
             ":now": _n(now),
         }
-        fits = ["(attribute_exists(quotaBytes) AND headroomBytes >= :size)"]
+        fits = "(attribute_exists(quotaBytes) AND headroomBytes >= :size)"
         limit = self._settings.default_quota_bytes - size
         if limit >= 0:
+            # A file larger than the default quota can only fit a user with their own quota.
             values[":limit"] = _n(limit)
-            fits.append(
-                "(attribute_not_exists(quotaBytes) AND "
-                "(attribute_not_exists(committedBytes) OR committedBytes <= :limit))"
+            fits = (
+                f"({fits} OR (attribute_not_exists(quotaBytes) AND "
+                "(attribute_not_exists(committedBytes) OR committedBytes <= :limit)))"
             )
         condition = (
             "attribute_not_exists(#res) AND "
             "(attribute_not_exists(openReservations) OR openReservations < :max) AND "
-            f"({' OR '.join(fits)})"
+            f"{fits}"
         )
         for attempt in range(_ATTEMPTS):
             try:

@@ -1,0 +1,67 @@
+"""The web page in headless Chromium: upload, see the usage bar move, then see the 507 plainly."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from tests.support.local_stack_process import local_stack_process
+
+pytestmark = pytest.mark.integration
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def api() -> Iterator[str]:
+    with local_stack_process("--parameter", "DefaultQuotaBytes=1000") as url:
+        yield url
+
+
+@pytest.fixture
+def page(api: str) -> Iterator[Page]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(base_url=api)
+        yield page
+        browser.close()
+
+
+def test_upload_usage_and_refusal_in_the_browser(page: Page) -> None:
+    page.goto("/")
+    page.fill("#user", "web-user")
+    page.click("button[type=submit]")
+    usage = page.get_by_test_id("usage-text")
+    expect(usage).to_contain_text("0 B used")
+
+    page.set_input_files(
+        "#picker", files=[{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"n" * 600}]
+    )
+    expect(usage).to_contain_text("600 B used", timeout=15_000)
+    expect(usage).to_contain_text("1 files")
+    expect(page.locator("#files")).to_contain_text("notes.txt")
+    width = page.locator("#bar-used").evaluate("e => e.style.width")
+    assert width == "60%"
+
+    page.set_input_files(
+        "#picker", files=[{"name": "big.bin", "mimeType": "", "buffer": b"b" * 500}]
+    )
+    refusal = page.get_by_test_id("refusal")
+    expect(refusal).to_be_visible()
+    expect(refusal).to_contain_text("big.bin")
+    expect(refusal).to_contain_text("only 400 B")
+    expect(refusal).to_contain_text("Delete files")
+
+    page.get_by_role("button", name="Delete notes.txt").click()
+    expect(usage).to_contain_text("0 B used", timeout=15_000)

@@ -1,0 +1,67 @@
+"""Running ``python -m local_stack`` as a child process, the way a developer runs it."""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+from local_stack.functions import ROOT
+
+T = TypeVar("T")
+
+
+@contextlib.contextmanager
+def local_stack_process(*arguments: str, timeout: float = 60) -> Iterator[str]:
+    """Starts the stack on free ports and yields the API URL once it prints ``ready``."""
+    command = [sys.executable, "-m", "local_stack", "--port", "0", *arguments]
+    process = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    output: list[str] = []
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            output.append(line)
+            lines.put(line)
+        lines.put("")
+
+    threading.Thread(target=pump, daemon=True).start()
+    api_url = None
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+            if not line:
+                raise RuntimeError("local stack exited:\n" + "".join(output))
+            found = re.search(r"API:\s+(http://\S+)", line)
+            api_url = found.group(1) if found else api_url
+            if line.strip() == "ready" and api_url:
+                break
+        yield api_url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def eventually(probe: Callable[[], T], done: Callable[[T], bool], timeout: float = 10) -> T:
+    """Polls ``probe`` until ``done`` holds for its result; fails with the last result."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if done(result):
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not reached in {timeout}s; last: {result!r}")
+        time.sleep(0.1)
