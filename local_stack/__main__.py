@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import signal
 import sys
@@ -49,10 +50,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  API:       {stack.api_url}   (POST /local/token for a token)")
         print(f"  AWS (moto): {stack.aws_endpoint}")
         print("ready", flush=True)
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             stopped.wait()
-        except KeyboardInterrupt:
-            pass
     print("stopped", file=sys.stderr)
 
 

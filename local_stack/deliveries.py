@@ -74,7 +74,9 @@ class QueuePoller(threading.Thread):
             result = self._function.invoke(event)
             failed = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
         except Exception:
-            logger.exception("%s raised; the whole batch will be retried", self._function.logical_id)
+            logger.exception(
+                "%s raised; the whole batch will be retried", self._function.logical_id
+            )
             failed = {m["MessageId"] for m in messages}
         for message in messages:
             if message["MessageId"] in failed:

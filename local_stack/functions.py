@@ -7,7 +7,7 @@ import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from local_stack.template import TEMPLATE, Resolver, resources_of_type
@@ -50,6 +50,7 @@ class FakeContext:
 @dataclass
 class Function:
     logical_id: str
+    module: ModuleType
     handler: Callable[[dict[str, Any], Any], Any]
     environment: dict[str, str]
     events: dict[str, dict[str, Any]]
@@ -59,16 +60,26 @@ class Function:
         return self.handler(event, FakeContext(self.logical_id, self.memory))
 
 
-def load_handler(code_uri: str, handler: str, logical_id: str) -> Callable[..., Any]:
-    """The handler function, from a module loaded under a name unique to its function."""
-    module_name, function_name = handler.rsplit(".", 1)
-    path = ROOT / code_uri / f"{module_name.replace('.', '/')}.py"
-    spec = importlib.util.spec_from_file_location(f"local_{logical_id}", path)
+def load_module(code_uri: str, module_path: str, logical_id: str) -> ModuleType:
+    """A function's module, loaded under a name unique to its function."""
+    path = ROOT / code_uri / f"{module_path.replace('.', '/')}.py"
+    name = f"local_{logical_id}_{module_path.replace('.', '_')}"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise FileNotFoundError(path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
     spec.loader.exec_module(module)
-    handler_function: Callable[..., Any] = getattr(module, function_name)
+    return module
+
+
+def load_handler(code_uri: str, handler: str, logical_id: str) -> Callable[..., Any]:
+    module_path, function_name = handler.rsplit(".", 1)
+    handler_function: Callable[..., Any] = getattr(
+        load_module(code_uri, module_path, logical_id), function_name
+    )
     return handler_function
 
 
@@ -100,10 +111,12 @@ def load_functions(template: Mapping[str, Any], resolver: Resolver) -> dict[str,
     functions = {}
     for logical_id, resource in resources_of_type(template, "AWS::Serverless::Function").items():
         props = resource["Properties"]
-        handler = props.get("Handler", globals_.get("Handler"))
+        module_path, handler = props.get("Handler", globals_.get("Handler")).rsplit(".", 1)
+        module = load_module(props["CodeUri"], module_path, logical_id)
         functions[logical_id] = Function(
             logical_id=logical_id,
-            handler=load_handler(props["CodeUri"], handler, logical_id),
+            module=module,
+            handler=getattr(module, handler),
             environment=environments[logical_id],
             events=props.get("Events", {}),
             memory=int(props.get("MemorySize", globals_.get("MemorySize", 128))),

@@ -92,6 +92,8 @@ class HttpApi:
         raw_path = request.environ.get("RAW_URI", request.full_path).split("?", 1)[0]
         if request.method == "POST" and raw_path == "/local/token":
             return self._token(request)
+        if request.method == "GET" and raw_path == "/openapi.json":
+            return self._openapi()
         for route in self._routes:
             parameters = route.match(request.method, raw_path)
             if parameters is not None:
@@ -108,6 +110,14 @@ class HttpApi:
         if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
             return _json(400, {"error": "Bad Request", "message": "groups must be strings"})
         return _json(200, {"token": self._authorizer.issue(sub, groups)})
+
+    def _openapi(self) -> Response:
+        """The API functions' own OpenAPI document, for people and for fuzzers."""
+        for function in self._functions.values():
+            document = getattr(function.module, "openapi_document", None)
+            if document is not None:
+                return Response(document(), content_type="application/json")
+        return _json(404, {"message": "Not Found"})
 
     def _static(self, raw_path: str) -> Response | None:
         name = "index.html" if raw_path == "/" else raw_path.lstrip("/")
@@ -183,7 +193,9 @@ def api_gateway_event(
         event["pathParameters"] = {k: unquote(v) for k, v in parameters.items()}
     if body:
         event["body"] = (
-            base64.b64encode(body).decode() if event["isBase64Encoded"] else body.decode("utf-8", "replace")
+            base64.b64encode(body).decode()
+            if event["isBase64Encoded"]
+            else body.decode("utf-8", "replace")
         )
     return event
 

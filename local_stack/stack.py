@@ -74,7 +74,9 @@ def running_stack(options: StackOptions) -> Iterator[RunningStack]:
 
         environment = _process_environment(template, resolver, aws_endpoint, dynamodb_endpoint)
         os.environ.update(environment)
-        provision(template, resolver, aws_endpoint=aws_endpoint, dynamodb_endpoint=dynamodb_endpoint)
+        provision(
+            template, resolver, aws_endpoint=aws_endpoint, dynamodb_endpoint=dynamodb_endpoint
+        )
 
         functions = load_functions(template, resolver)
         stop = threading.Event()

@@ -5,19 +5,23 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import unquote
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from quota_uploads import wiring
 from quota_uploads.auth import Caller, caller_from_claims
-from quota_uploads.errors import ClientError, Forbidden
+from quota_uploads.errors import ClientError, Forbidden, QuotaExceeded
 from quota_uploads.models import (
+    ErrorBody,
     FileList,
+    GatewayErrorBody,
     InsufficientStorageBody,
     QuotaUpdate,
     UploadGrant,
@@ -28,7 +32,33 @@ from quota_uploads.models import (
 from quota_uploads.validation import describe_validation_errors
 
 logger = Logger()
+metrics = Metrics()
 app = APIGatewayHttpResolver(enable_validation=True)
+
+_ERRORS = {
+    400: "Invalid input",
+    401: "No valid bearer token",
+    403: "Not allowed for this user",
+    404: "No such file or route",
+    409: "Too many uploads in progress",
+    413: "Larger than a single PUT can carry",
+}
+
+
+def _documented(success: int, model: Any, description: str, *errors: int) -> dict[int, Any]:
+    """The OpenAPI responses of a route: its success and every error it can answer."""
+    responses: dict[int, Any] = {
+        status: {
+            "description": _ERRORS[status],
+            "content": {
+                "application/json": {"model": GatewayErrorBody if status == 401 else ErrorBody}
+            },
+        }
+        for status in (400, 401, *errors)
+    }
+    body = {"content": {"application/json": {"model": model}}} if model else {}
+    responses[success] = {"description": description, **body}
+    return responses
 
 
 def caller() -> Caller:
@@ -41,6 +71,8 @@ def _error(status: int, body: dict[str, Any]) -> Response[Any]:
 
 @app.exception_handler(ClientError)
 def client_error(error: ClientError) -> Response[Any]:
+    if isinstance(error, QuotaExceeded):
+        metrics.add_metric(name="UploadsRejected", unit=MetricUnit.Count, value=1)
     logger.info("request refused", status=error.status, reason=error.message)
     return _error(error.status, error.body())
 
@@ -60,10 +92,7 @@ def not_found(_: NotFoundError) -> Response[Any]:
 @app.post(
     "/uploads",
     responses={
-        201: {
-            "description": "Upload granted",
-            "content": {"application/json": {"model": UploadGrant}},
-        },
+        **_documented(201, UploadGrant, "Upload granted: PUT the file to the URL", 409, 413),
         507: {
             "description": "The upload would exceed the quota",
             "content": {"application/json": {"model": InsufficientStorageBody}},
@@ -72,15 +101,17 @@ def not_found(_: NotFoundError) -> Response[Any]:
 )
 def start_upload(request: Annotated[UploadRequest, Body()]) -> Response[UploadGrant]:
     grant = wiring.uploads().start(caller().sub, request)
+    metrics.add_metric(name="UploadsGranted", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="GrantedBytes", unit=MetricUnit.Bytes, value=request.size)
     return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=grant)
 
 
-@app.get("/usage")
+@app.get("/usage", responses=_documented(200, Usage, "The caller's usage"))
 def get_usage() -> Usage:
     return wiring.uploads().usage(caller().sub)
 
 
-@app.get("/files")
+@app.get("/files", responses=_documented(200, FileList, "A page of the caller's files"))
 def list_files(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     next_token: Annotated[str | None, Query(alias="nextToken", max_length=2048)] = None,
@@ -88,23 +119,36 @@ def list_files(
     return wiring.uploads().list_files(caller().sub, limit, next_token)
 
 
-@app.delete("/files/<key>")
+@app.delete("/files/<key>", responses=_documented(204, None, "Deleted", 404))
 def delete_file(key: Annotated[str, Path(max_length=2048)]) -> Response[None]:
     # The key travels as one URL-encoded path segment (encodeURIComponent).
     wiring.uploads().delete_file(caller().sub, unquote(key))
     return Response(status_code=204)
 
 
-@app.put("/admin/users/<user_id>/quota")
+@app.put("/admin/users/<userId>/quota", responses=_documented(200, UserQuota, "Quota set", 403))
 def set_quota(
-    user_id: Annotated[str, Path(max_length=128)], update: Annotated[QuotaUpdate, Body()]
+    userId: Annotated[str, Path(max_length=128)],
+    update: Annotated[QuotaUpdate, Body()],
 ) -> UserQuota:
     admins = wiring.settings().admin_group
     if admins not in caller().groups:
         raise Forbidden(f"only members of the {admins} group may change quotas")
-    return wiring.uploads().set_quota(user_id, update.quota_bytes)
+    return wiring.uploads().set_quota(userId, update.quota_bytes)
 
 
+def openapi_document() -> str:
+    """The API's OpenAPI document, generated from the routes and models above."""
+    return app.get_openapi_json_schema(
+        title="quota-uploads",
+        version="1.0.0",
+        description="Presigned S3 uploads that keep every user inside a storage quota.",
+        security_schemes={"cognito": HTTPBearer(bearerFormat="JWT")},
+        security=[{"cognito": []}],
+    )
+
+
+@metrics.log_metrics
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

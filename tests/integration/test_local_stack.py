@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import base64
+import hashlib
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
@@ -134,12 +134,19 @@ def test_admins_change_quotas_through_the_api(api: str, alice: Client) -> None:
     user = Client(api, target)
     assert user.usage()["quotaBytes"] == 50
     assert user.grant(51).status_code == 507
-    assert alice.request("PUT", f"/admin/users/{target}/quota", json={"quotaBytes": 1}).status_code == 403
+    assert (
+        alice.request("PUT", f"/admin/users/{target}/quota", json={"quotaBytes": 1}).status_code
+        == 403
+    )
 
 
 def test_the_web_page_is_served(api: str) -> None:
     page = requests.get(f"{api}/", timeout=5)
     assert page.status_code == 200
     assert "quota-uploads" in page.text
-    assert requests.get(f"{api}/app.js", timeout=5).headers["Content-Type"].startswith("text/javascript")
+    assert (
+        requests.get(f"{api}/app.js", timeout=5)
+        .headers["Content-Type"]
+        .startswith("text/javascript")
+    )
     assert requests.get(f"{api}/../pyproject.toml", timeout=5).status_code == 404

@@ -121,6 +121,13 @@ class ErrorBody(ApiModel):
     message: str
 
 
+class GatewayErrorBody(ApiModel):
+    """API Gateway's own refusals (its authorizer's 401) carry only a message."""
+
+    message: str
+    error: str | None = None
+
+
 class InsufficientStorageBody(ErrorBody):
     used_bytes: int
     reserved_bytes: int
