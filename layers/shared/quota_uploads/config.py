@@ -25,6 +25,8 @@ class Settings:
     allowed_content_types: frozenset[str] = frozenset()
     admin_group: str = "admins"
     s3_addressing_style: str = "virtual"
+    # SQS retries for 5 receives x 6 minutes; an hour is safely past any event in flight.
+    reconcile_settle_seconds: int = 3600
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -43,6 +45,7 @@ class Settings:
                 ),
                 admin_group=env.get("ADMIN_GROUP", "admins"),
                 s3_addressing_style=env.get("S3_ADDRESSING_STYLE", "virtual"),
+                reconcile_settle_seconds=_non_negative(env, "RECONCILE_SETTLE_SECONDS", 3600),
             )
         except KeyError as missing:
             raise ConfigError(f"environment variable {missing} is required") from None

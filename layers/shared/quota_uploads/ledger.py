@@ -239,7 +239,7 @@ class Ledger:
         for sub, user_events in by_user.items():
             for attempt in range(_ATTEMPTS):
                 try:
-                    self._write(self._plan(sub, user_events, stored))
+                    self.write(self._plan(sub, user_events, stored))
                     break
                 except self._db.exceptions.TransactionCanceledException:
                     _backoff(attempt)
@@ -286,7 +286,8 @@ class Ledger:
         reservations = {r.upload_id: r.bytes for r in open_reservations(usage_item)}
         return plan_user_changes(sub, events, registers, reservations)
 
-    def _write(self, changes: UserChanges) -> None:
+    def write(self, changes: UserChanges) -> None:
+        """Writes one user's changes; each register is conditioned on the state it replaces."""
         if changes.is_empty:
             return
         now = int(self._clock())
@@ -352,6 +353,77 @@ class Ledger:
             update["ExpressionAttributeNames"] = names
             update["ConditionExpression"] = " AND ".join(f"attribute_exists({n})" for n in names)
         return update
+
+    def registers(self, sub: str) -> dict[str, ObjectState]:
+        """Every object register of a user, tombstones included."""
+        pages = self._db.get_paginator("query").paginate(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :obj)",
+            ExpressionAttributeValues={":pk": _s(user_pk(sub)), ":obj": _s(object_sk(""))},
+            ConsistentRead=True,
+        )
+        return {
+            item["sk"]["S"][len(object_sk("")) :]: _object_state(item)
+            for page in pages
+            for item in page.get("Items", [])
+        }
+
+    def usage_item(self, sub: str) -> Item:
+        response = self._db.get_item(
+            TableName=self._table, Key=self._usage_key(sub), ConsistentRead=True
+        )
+        return response.get("Item", {})
+
+    def users(self) -> set[str]:
+        """Every user with a usage item (a scan: for the scheduled reconcile only)."""
+        pages = self._db.get_paginator("scan").paginate(
+            TableName=self._table,
+            FilterExpression="sk = :usage",
+            ExpressionAttributeValues={":usage": _s(USAGE_SK)},
+            ProjectionExpression="pk",
+        )
+        prefix = user_pk("")
+        return {item["pk"]["S"][len(prefix) :] for page in pages for item in page["Items"]}
+
+    def correct_counters(self, sub: str, seen: Item, used: int, object_count: int) -> int:
+        """Sets a user's counters to what their registers and reservations say.
+
+        Conditioned on the counters read in ``seen`` (read before the registers), so any write
+        in between makes this a no-op for the next run to retry. Returns the bytes corrected.
+        """
+        reservations = open_reservations(seen)
+        reserved = sum(r.bytes for r in reservations)
+        truth = {
+            "usedBytes": used,
+            "objectCount": object_count,
+            "reservedBytes": reserved,
+            "openReservations": len(reservations),
+        }
+        old = {name: _int(seen, name) for name in truth}
+        if old == truth and _int(seen, "committedBytes") == used + reserved:
+            return 0
+        values: dict[str, Any] = {":committed": _n(used + reserved)}
+        conditions = []
+        for index, (name, value) in enumerate(truth.items()):
+            values[f":new{index}"] = _n(value)
+            values[f":old{index}"] = _n(old[name])
+            missing = f"attribute_not_exists({name}) OR " if old[name] == 0 else ""
+            conditions.append(f"({missing}{name} = :old{index})")
+        assignments = [f"{name} = :new{i}" for i, name in enumerate(truth)]
+        assignments.append("committedBytes = :committed")
+        if "quotaBytes" in seen:
+            assignments.append("headroomBytes = quotaBytes - :committed")
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=self._usage_key(sub),
+                UpdateExpression="SET " + ", ".join(assignments),
+                ConditionExpression=" AND ".join(conditions),
+                ExpressionAttributeValues=values,
+            )
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return 0
+        return abs(used - old["usedBytes"]) + abs(reserved - old["reservedBytes"])
 
     def release_expired(self) -> int:
         """Release every reservation past its expiry; returns how many were released.

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
     from quota_uploads.ledger import Ledger
+    from quota_uploads.reconcile import Reconciler
     from quota_uploads.uploads import Uploads
 
 
@@ -56,7 +57,15 @@ def uploads() -> Uploads:
     return Uploads(settings(), ledger(), s3())
 
 
+@cache
+def reconciler() -> Reconciler:
+    from quota_uploads.reconcile import Reconciler
+
+    config = settings()
+    return Reconciler(ledger(), s3(), config.bucket_name, config.reconcile_settle_seconds)
+
+
 def reset() -> None:
     """Forget everything built, so the next use reads the environment again (tests, local stack)."""
-    for built in (settings, dynamodb, s3, ledger, uploads):
+    for built in (settings, dynamodb, s3, ledger, uploads, reconciler):
         built.cache_clear()
