@@ -11,16 +11,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import SQSEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from quota_uploads import wiring
+from quota_uploads.notifications import crossing_message, publish_crossing
 from quota_uploads.s3_events import MalformedEvent, ObjectEvent, parse_notification
 
 logger = Logger()
+metrics = Metrics()
 
 
+@metrics.log_metrics
 @logger.inject_lambda_context
 @event_source(data_class=SQSEvent)
 def lambda_handler(event: SQSEvent, context: LambdaContext) -> dict[str, Any]:
@@ -32,10 +36,23 @@ def lambda_handler(event: SQSEvent, context: LambdaContext) -> dict[str, Any]:
         except MalformedEvent as error:
             logger.warning("malformed message", message_id=record.message_id, reason=str(error))
             failures.append(record.message_id)
-    failed_users = wiring.ledger().apply_events(e for events in events_of.values() for e in events)
+    metrics.add_metric(name="MalformedMessages", unit=MetricUnit.Count, value=len(failures))
+    applied = wiring.ledger().apply_events(e for events in events_of.values() for e in events)
     failures += [
         message_id
         for message_id, events in events_of.items()
-        if any(e.owner.sub in failed_users for e in events)
+        if any(e.owner.sub in applied.failed for e in events)
     ]
+    topic = wiring.settings().alerts_topic_arn
+    for crossing in applied.crossings:
+        # One metric for all users: a dimension per user would cost a custom metric each.
+        name = "UsersOverThreshold" if crossing.name == "threshold" else "UsersExhausted"
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+        logger.warning("user crossed a storage level", **crossing_message(crossing))
+        if topic:
+            try:
+                publish_crossing(wiring.sns(), topic, crossing)
+            except Exception:
+                # Usage is already applied; failing the batch would not resend the notice.
+                logger.exception("could not publish the crossing", user=crossing.sub)
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failures]}

@@ -27,6 +27,9 @@ class Settings:
     s3_addressing_style: str = "virtual"
     # SQS retries for 5 receives x 6 minutes; an hour is safely past any event in flight.
     reconcile_settle_seconds: int = 3600
+    alert_threshold_percent: int = 80
+    alert_rearm_percent: int = 70
+    alerts_topic_arn: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -46,6 +49,9 @@ class Settings:
                 admin_group=env.get("ADMIN_GROUP", "admins"),
                 s3_addressing_style=env.get("S3_ADDRESSING_STYLE", "virtual"),
                 reconcile_settle_seconds=_non_negative(env, "RECONCILE_SETTLE_SECONDS", 3600),
+                alert_threshold_percent=_non_negative(env, "USER_ALERT_PERCENT", 80),
+                alert_rearm_percent=_non_negative(env, "USER_ALERT_REARM_PERCENT", 70),
+                alerts_topic_arn=env.get("ALERTS_TOPIC_ARN", ""),
             )
         except KeyError as missing:
             raise ConfigError(f"environment variable {missing} is required") from None

@@ -18,12 +18,13 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from botocore.exceptions import ClientError as AwsError
 
 from quota_uploads.accounting import ObjectChange, ObjectState, UserChanges, plan_user_changes
+from quota_uploads.alerts import AlertPolicy, Crossing
 from quota_uploads.config import Settings
 from quota_uploads.errors import Conflict, QuotaExceeded
 from quota_uploads.keys import USAGE_SK, object_sk, user_pk
@@ -67,6 +68,14 @@ def _backoff(attempt: int) -> None:
     time.sleep(random.uniform(0, 0.01 * 2**attempt))  # noqa: S311 - jitter, not secrecy
 
 
+@dataclass
+class Applied:
+    """What applying a batch of events did: users whose writes failed, levels crossed."""
+
+    failed: set[str] = field(default_factory=set)
+    crossings: list[Crossing] = field(default_factory=list)
+
+
 @dataclass(frozen=True)
 class Reservation:
     upload_id: str
@@ -107,6 +116,7 @@ class Ledger:
         self._table = settings.table_name
         self._settings = settings
         self._clock = clock
+        self._alerts = AlertPolicy(settings.alert_threshold_percent, settings.alert_rearm_percent)
 
     def _usage_key(self, sub: str) -> dict[str, Any]:
         return {"pk": _s(user_pk(sub)), "sk": _s(USAGE_SK)}
@@ -223,8 +233,8 @@ class Ledger:
             ExpressionAttributeValues={":q": _n(quota_bytes), ":zero": _n(0), ":now": now},
         )
 
-    def apply_events(self, events: Iterable[ObjectEvent]) -> set[str]:
-        """Apply S3 object events exactly once; returns the users whose changes failed.
+    def apply_events(self, events: Iterable[ObjectEvent]) -> Applied:
+        """Apply S3 object events exactly once, and note users who crossed an alert level.
 
         Reads every touched register and usage item in one batch, then writes one transaction
         per user. A user whose registers moved meanwhile is re-read and re-planned.
@@ -232,26 +242,78 @@ class Ledger:
         by_user: dict[str, list[ObjectEvent]] = {}
         for event in events:
             by_user.setdefault(event.owner.sub, []).append(event)
+        applied = Applied()
         if not by_user:
-            return set()
+            return applied
         stored = self._read(by_user)
-        failed: set[str] = set()
         for sub, user_events in by_user.items():
-            for attempt in range(_ATTEMPTS):
-                try:
-                    self.write(self._plan(sub, user_events, stored))
-                    break
-                except self._db.exceptions.TransactionCanceledException:
-                    _backoff(attempt)
-                    stored.update(self._read({sub: user_events}))
-                except AwsError:
-                    logger.exception("could not apply events for user %s", sub)
-                    failed.add(sub)
-                    break
-            else:
-                logger.error("events for user %s kept conflicting", sub)
-                failed.add(sub)
-        return failed
+            changes = self._apply_user(sub, user_events, stored)
+            if changes is None:
+                applied.failed.add(sub)
+                continue
+            try:
+                before = stored.get((user_pk(sub), USAGE_SK), {})
+                crossing = self._track_alert_level(sub, before, changes.used_delta)
+            except AwsError:
+                # The usage is applied; only the warning is lost, and the next change retries it.
+                logger.exception("could not record the alert level of user %s", sub)
+                continue
+            if crossing is not None:
+                applied.crossings.append(crossing)
+        return applied
+
+    def _apply_user(
+        self, sub: str, events: Sequence[ObjectEvent], stored: dict[tuple[str, str], Item]
+    ) -> UserChanges | None:
+        """Writes one user's changes, re-reading after a conflict; None if it cannot."""
+        for attempt in range(_ATTEMPTS):
+            changes = self._plan(sub, events, stored)
+            try:
+                self.write(changes)
+                return changes
+            except self._db.exceptions.TransactionCanceledException:
+                _backoff(attempt)
+                stored.update(self._read({sub: events}))
+            except AwsError:
+                logger.exception("could not apply events for user %s", sub)
+                return None
+        logger.error("events for user %s kept conflicting", sub)
+        return None
+
+    def _track_alert_level(self, sub: str, before: Item, used_delta: int) -> Crossing | None:
+        """Records a move across an alert level; a Crossing when this call raised the level.
+
+        The usage read before the write plus the delta only suggests a move; the conditional
+        update on the real ``usedBytes`` decides, so concurrent batches announce a level once.
+        """
+        if used_delta == 0:
+            return None
+        policy = self._alerts
+        quota = self.usage_of(before).quota_bytes
+        used = _int(before, "usedBytes") + used_delta
+        stored = _int(before, "alertLevel")
+        level = policy.level(used, quota)
+        if level > stored:
+            condition = (
+                "(attribute_not_exists(alertLevel) OR alertLevel < :level) AND usedBytes >= :mark"
+            )
+            mark = policy.floor_bytes(level, quota)
+        elif level < stored and used < policy.rearm_bytes(stored, quota):
+            condition = "alertLevel > :level AND usedBytes < :mark"
+            mark = policy.rearm_bytes(stored, quota)
+        else:
+            return None
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=self._usage_key(sub),
+                UpdateExpression="SET alertLevel = :level",
+                ConditionExpression=condition,
+                ExpressionAttributeValues={":level": _n(level), ":mark": _n(mark)},
+            )
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return None
+        return Crossing(sub, level, used, quota) if level > stored else None
 
     def _read(self, by_user: Mapping[str, Sequence[ObjectEvent]]) -> dict[tuple[str, str], Item]:
         keys = {(user_pk(sub), USAGE_SK) for sub in by_user}

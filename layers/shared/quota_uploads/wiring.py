@@ -14,6 +14,7 @@ from quota_uploads.config import Settings
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sns import SNSClient
 
     from quota_uploads.ledger import Ledger
     from quota_uploads.reconcile import Reconciler
@@ -44,6 +45,13 @@ def s3() -> S3Client:
 
 
 @cache
+def sns() -> SNSClient:
+    import boto3
+
+    return boto3.client("sns")
+
+
+@cache
 def ledger() -> Ledger:
     from quota_uploads.ledger import Ledger
 
@@ -67,5 +75,5 @@ def reconciler() -> Reconciler:
 
 def reset() -> None:
     """Forget everything built, so the next use reads the environment again (tests, local stack)."""
-    for built in (settings, dynamodb, s3, ledger, uploads, reconciler):
+    for built in (settings, dynamodb, s3, sns, ledger, uploads, reconciler):
         built.cache_clear()
