@@ -70,6 +70,8 @@ class Resolver:
             return pseudo[name]
         if name in self.template.get("Parameters", {}):
             return self.parameter(name)
+        if self.template["Resources"][name]["Type"] == "AWS::SNS::Topic":
+            return self.arn(name)
         return self.physical_ids[name]
 
     def arn(self, logical_id: str) -> str:

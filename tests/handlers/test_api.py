@@ -34,7 +34,11 @@ def _moto(aws: None) -> None:
     """Every test here runs against a fresh in-process moto."""
 
 
-def test_the_saved_sample_event_is_granted() -> None:
+def test_the_saved_sample_event_is_granted(monkeypatch: pytest.MonkeyPatch) -> None:
+    from quota_uploads import wiring
+
+    monkeypatch.setenv("DEFAULT_QUOTA_BYTES", str(1024**3))
+    wiring.reset()
     response = invoke("api", sample_event("http_post_uploads"))
     assert response["statusCode"] == 201
     body = json.loads(response["body"])

@@ -1,0 +1,184 @@
+"""The template is code: least privilege, a private encrypted bucket, alarms that can fire."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from cfnlint.api import ManualArgs, lint
+
+from local_stack.template import TEMPLATE, resources_of_type
+
+
+def resource(template: dict[str, Any], logical_id: str) -> dict[str, Any]:
+    props: dict[str, Any] = template["Resources"][logical_id]["Properties"]
+    return props
+
+
+def test_cfn_lint_finds_no_errors_or_warnings() -> None:
+    matches = lint(TEMPLATE.read_text(), config=ManualArgs(regions=["us-east-1", "eu-west-1"]))
+    assert [str(m) for m in matches if m.rule.id[0] in "EW"] == []
+
+
+def test_the_bucket_is_private_encrypted_and_tls_only(template: dict[str, Any]) -> None:
+    bucket = resource(template, "UploadsBucket")
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    assert len(bucket["PublicAccessBlockConfiguration"]) == 4
+    rule = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in {"AES256", "aws:kms"}
+    assert bucket["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+    assert "VersioningConfiguration" not in bucket
+    (statement,) = resource(template, "UploadsBucketPolicy")["PolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Deny"
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_bucket_cors_lets_browsers_put_with_the_signed_headers(template: dict[str, Any]) -> None:
+    (rule,) = resource(template, "UploadsBucket")["CorsConfiguration"]["CorsRules"]
+    assert rule["AllowedMethods"] == ["PUT"]
+    assert {"content-type", "x-amz-checksum-sha256", "if-none-match"} <= set(rule["AllowedHeaders"])
+    assert rule["ExposedHeaders"] == ["ETag"]
+    assert rule["AllowedOrigins"] == {"Ref": "AllowedOrigins"}
+
+
+def test_every_object_change_under_users_reaches_the_queue(template: dict[str, Any]) -> None:
+    configs = resource(template, "UploadsBucket")["NotificationConfiguration"][
+        "QueueConfigurations"
+    ]
+    assert {c["Event"] for c in configs} == {"s3:ObjectCreated:*", "s3:ObjectRemoved:*"}
+    for config in configs:
+        assert config["Queue"] == {"Fn::GetAtt": ["UsageEventsQueue", "Arn"]}
+        assert config["Filter"]["S3Key"]["Rules"] == [{"Name": "prefix", "Value": "users/"}]
+
+
+def test_failed_events_are_retried_alone_then_dead_lettered(template: dict[str, Any]) -> None:
+    queue = resource(template, "UsageEventsQueue")
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {
+        "Fn::GetAtt": ["UsageEventsDLQ", "Arn"]
+    }
+    function = resource(template, "UsageEventsFunction")
+    # SQS wants the visibility timeout at least six times the function's timeout.
+    assert queue["VisibilityTimeout"] >= 6 * function["Timeout"]
+    (event,) = function["Events"].values()
+    assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def statements(template: dict[str, Any], function: str) -> list[dict[str, Any]]:
+    found = []
+    for policy in resource(template, function).get("Policies", []):
+        found += policy.get("Statement", []) if "Statement" in policy else []
+    return found
+
+
+@pytest.mark.parametrize(
+    "function",
+    ["ApiFunction", "UsageEventsFunction", "ReservationSweeperFunction", "ReconcileFunction"],
+)
+def test_policies_are_least_privilege(template: dict[str, Any], function: str) -> None:
+    for statement in statements(template, function):
+        actions = (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+        assert statement["Effect"] == "Allow"
+        assert not any(a == "*" or a.endswith(":*") for a in actions), actions
+        assert statement["Resource"] != "*"
+
+
+def test_the_api_may_only_write_objects_under_users(template: dict[str, Any]) -> None:
+    writes = [s for s in statements(template, "ApiFunction") if "s3:PutObject" in s["Action"]]
+    assert [s["Resource"] for s in writes] == [{"Fn::Sub": "${UploadsBucket.Arn}/users/*"}]
+    (listing,) = [s for s in statements(template, "ApiFunction") if s["Action"] == "s3:ListBucket"]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": "users/*"}}
+
+
+def test_the_routes_are_the_documented_api(template: dict[str, Any]) -> None:
+    routes = {
+        (e["Properties"]["Method"], e["Properties"]["Path"])
+        for e in resource(template, "ApiFunction")["Events"].values()
+    }
+    assert routes == {
+        ("POST", "/uploads"),
+        ("GET", "/usage"),
+        ("GET", "/files"),
+        ("DELETE", "/files/{key+}"),
+        ("PUT", "/admin/users/{userId}/quota"),
+    }
+    auth = resource(template, "HttpApi")["Auth"]
+    assert auth["DefaultAuthorizer"] == "CognitoAuthorizer"
+    assert "JwtConfiguration" in auth["Authorizers"]["CognitoAuthorizer"]
+
+
+def test_every_function_logs_with_retention(template: dict[str, Any]) -> None:
+    groups = resources_of_type(template, "AWS::Logs::LogGroup").values()
+    named = {g["Properties"].get("LogGroupName", {}).get("Fn::Sub") for g in groups}
+    for function in resources_of_type(template, "AWS::Serverless::Function"):
+        assert f"/aws/lambda/${{{function}}}" in named
+    assert all(g["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"} for g in groups)
+
+
+def test_the_ledger_table_has_the_expiry_index_and_tombstone_ttl(template: dict[str, Any]) -> None:
+    table = resource(template, "LedgerTable")
+    (index,) = table["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == "ReservationsByExpiry"
+    assert [k["AttributeName"] for k in index["KeySchema"]] == ["expiryShard", "expiresAt"]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
+    assert table["SSESpecification"] == {"SSEEnabled": True}
+
+
+def test_parameters_and_outputs_a_deployer_needs(template: dict[str, Any]) -> None:
+    assert {
+        "DefaultQuotaBytes",
+        "UploadUrlExpirySeconds",
+        "AllowedContentTypes",
+        "CapacityBytes",
+        "UserAlertPercent",
+    } <= set(template["Parameters"])
+    assert {"ApiUrl", "UserPoolId", "UserPoolClientId", "AlertsTopicArn"} <= set(
+        template["Outputs"]
+    )
+
+
+ALARMS = {
+    # alarm: (metric names it reads, comparison, threshold)
+    "UserThresholdAlarm": ({"UsersOverThreshold"}, "GreaterThanOrEqualToThreshold", 1),
+    "UserExhaustedAlarm": ({"UsersExhausted"}, "GreaterThanOrEqualToThreshold", 1),
+    "CapacityAlarm": (
+        {"BucketSizeBytes"},
+        "GreaterThanOrEqualToThreshold",
+        {"Ref": "CapacityAlarmPercent"},
+    ),
+    "DeadLetterAlarm": ({"ApproximateNumberOfMessagesVisible"}, "GreaterThanOrEqualToThreshold", 1),
+    "FunctionErrorsAlarm": ({"Errors", "Throttles"}, "GreaterThanOrEqualToThreshold", 1),
+    "Api5xxAlarm": ({"5xx", "Count"}, "GreaterThanThreshold", 1),
+    "RejectionsAlarm": ({"UploadsRejected", "UploadsGranted"}, "GreaterThanThreshold", 20),
+}
+
+
+@pytest.mark.parametrize("alarm", sorted(ALARMS))
+def test_each_alarm_watches_its_metric_and_notifies_the_topic(
+    template: dict[str, Any], alarm: str
+) -> None:
+    props = resource(template, alarm)
+    metrics, comparison, threshold = ALARMS[alarm]
+    if "MetricName" in props:
+        read = {props["MetricName"]}
+    else:
+        read = {
+            m["MetricStat"]["Metric"]["MetricName"] for m in props["Metrics"] if "MetricStat" in m
+        }
+    assert read == metrics
+    assert (props["ComparisonOperator"], props["Threshold"]) == (comparison, threshold)
+    assert props["AlarmActions"] == [{"Ref": "AlertsTopic"}]
+    assert props["TreatMissingData"] == "notBreaching"
+
+
+def test_custom_metric_alarms_use_the_dimensions_powertools_emits(template: dict[str, Any]) -> None:
+    # Powertools Metrics adds one dimension, service=POWERTOOLS_SERVICE_NAME, to every metric.
+    service = template["Globals"]["Function"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]
+    namespace = template["Globals"]["Function"]["Environment"]["Variables"][
+        "POWERTOOLS_METRICS_NAMESPACE"
+    ]
+    for alarm in ("UserThresholdAlarm", "UserExhaustedAlarm"):
+        props = resource(template, alarm)
+        assert props["Namespace"] == namespace
+        assert props["Dimensions"] == [{"Name": "service", "Value": service}]
