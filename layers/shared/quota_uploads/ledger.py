@@ -271,7 +271,11 @@ class Ledger:
             try:
                 self.write(changes)
                 return changes
-            except self._db.exceptions.TransactionCanceledException:
+            except (
+                self._db.exceptions.TransactionCanceledException,
+                self._db.exceptions.ConditionalCheckFailedException,
+            ):
+                # Another writer moved these registers or reservations since the read.
                 _backoff(attempt)
                 stored.update(self._read({sub: events}))
             except AwsError:

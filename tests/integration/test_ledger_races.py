@@ -1,0 +1,213 @@
+"""Real races against Amazon DynamoDB Local: the quota holds to the byte under concurrency.
+
+Every thread has its own client and Ledger, and a barrier starts each round's requests
+together. moto is not atomic under concurrency, so these run only against DynamoDB Local.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from local_stack.dynamodb_local import running_dynamodb_local
+from local_stack.template import create_table_request
+from quota_uploads.config import Settings
+from quota_uploads.errors import QuotaExceeded
+from quota_uploads.ledger import Ledger
+from quota_uploads.s3_events import parse_notification
+from tests.support.s3_notifications import notification, record
+
+pytestmark = pytest.mark.integration
+THREADS = 32
+ROUNDS = 100
+QUOTA = 10_000
+SIZES = [1, 100, 333, 500, 1000, 2500]
+TABLE = "ledger-races"
+
+
+@pytest.fixture(scope="module")
+def endpoint(template: dict[str, Any]) -> Iterator[str]:
+    with running_dynamodb_local() as url:
+        table = template["Resources"]["LedgerTable"]["Properties"]
+        client(url).create_table(**create_table_request(table, TABLE))
+        yield url
+
+
+def client(endpoint: str) -> Any:
+    return boto3.client(
+        "dynamodb",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+        config=Config(max_pool_connections=64, retries={"mode": "standard"}),
+    )
+
+
+def ledgers(endpoint: str, count: int, clock: Callable[[], float] | None = None) -> list[Ledger]:
+    settings = Settings(table_name=TABLE, bucket_name="unused", default_quota_bytes=QUOTA)
+    extra = {"clock": clock} if clock else {}
+    return [Ledger(client(endpoint), settings, **extra) for _ in range(count)]
+
+
+def race(workers: list[Callable[[], Any]]) -> list[Any]:
+    """Runs every worker at once, released together by a barrier; returns results or errors."""
+    barrier = threading.Barrier(len(workers))
+
+    def run(work: Callable[[], Any]) -> Any:
+        barrier.wait()
+        try:
+            return work()
+        except Exception as error:
+            return error
+
+    with ThreadPoolExecutor(len(workers)) as pool:
+        return list(pool.map(run, workers))
+
+
+@dataclass
+class Tally:
+    rounds: int = 0
+    grants: int = 0
+    refusals: int = 0
+    overshoots: int = 0
+
+
+def upload_id(round_: int, thread: int) -> str:
+    return f"{round_:016x}{thread:016x}"
+
+
+def test_racing_grants_never_pass_the_quota(endpoint: str) -> None:
+    pool = ledgers(endpoint, THREADS)
+    rng = random.Random(20261124)
+    tally = Tally()
+    for round_ in range(ROUNDS):
+        sub = f"race-{round_}"
+        sizes = [rng.choice(SIZES) for _ in range(THREADS)]
+        results = race(
+            [
+                partial(ledger.grant, sub, upload_id(round_, n), size)
+                for n, (ledger, size) in enumerate(zip(pool, sizes, strict=True))
+            ]
+        )
+        granted = [
+            size
+            for size, result in zip(sizes, results, strict=True)
+            if not isinstance(result, Exception)
+        ]
+        refused = [r for r in results if isinstance(r, QuotaExceeded)]
+        assert len(granted) + len(refused) == THREADS, [
+            r for r in results if isinstance(r, Exception)
+        ]
+        for refusal in refused:
+            assert refusal.requested_bytes > refusal.available_bytes
+            assert refusal.used_bytes + refusal.reserved_bytes <= QUOTA
+        usage = pool[0].usage(sub)
+        tally.rounds += 1
+        tally.grants += len(granted)
+        tally.refusals += len(refused)
+        tally.overshoots += int(sum(granted) > QUOTA)
+        assert sum(granted) <= QUOTA
+        assert usage.reserved_bytes == sum(granted)
+    print(f"\ngrant races: {tally}, {THREADS} threads")
+    assert tally.overshoots == 0
+    assert tally.grants > 0
+    assert tally.refusals > 0
+
+
+def test_grants_racing_quota_changes_keep_the_books(endpoint: str) -> None:
+    pool = ledgers(endpoint, THREADS)
+    admin = ledgers(endpoint, 1)[0]
+    sub = "race-quota-changes"
+    granted: list[int] = []
+    for round_ in range(20):
+        quota = 2000 + 3000 * (round_ % 3)
+        workers: list[Callable[[], Any]] = [
+            partial(ledger.grant, sub, upload_id(1000 + round_, n), 10)
+            for n, ledger in enumerate(pool[:-1])
+        ]
+        workers.append(partial(admin.set_quota, sub, quota))
+        results = race(workers)
+        assert not [
+            r for r in results if isinstance(r, Exception) and not isinstance(r, QuotaExceeded)
+        ]
+        granted += [10 for r in results[:-1] if not isinstance(r, Exception)]
+        assert admin.usage(sub).reserved_bytes == sum(granted)
+
+    final = sum(granted) + 55
+    admin.set_quota(sub, final)
+    before = admin.usage(sub).reserved_bytes
+    results = race(
+        [
+            lambda ledger=ledger, n=n: ledger.grant(sub, upload_id(9999, n), 10)
+            for n, ledger in enumerate(pool)
+        ]
+    )
+    burst = [r for r in results if not isinstance(r, Exception)]
+    assert len(burst) == (final - before) // 10
+    assert admin.usage(sub).reserved_bytes <= final
+
+
+def test_grants_racing_event_application_count_every_byte_once(endpoint: str) -> None:
+    granters = ledgers(endpoint, THREADS // 2)
+    appliers = ledgers(endpoint, THREADS // 2)
+    sub = "race-events"
+    rng = random.Random(7)
+    arrived: dict[str, int] = {}
+    outstanding: dict[str, tuple[str, int]] = {}
+    for round_ in range(30):
+        sizes = [rng.choice(SIZES) for _ in granters]
+        ready = list(outstanding.items())[: len(appliers)]
+        bodies = []
+        for upload, (key, declared) in ready:
+            actual = rng.randint(0, declared)
+            arrived[key] = actual
+            del outstanding[upload]
+            bodies.append(notification(record(key, size=actual, etag=upload)))
+        workers: list[Callable[[], Any]] = [
+            partial(ledger.grant, sub, upload_id(round_, n), size)
+            for n, (ledger, size) in enumerate(zip(granters, sizes, strict=True))
+        ]
+        # Each body goes out twice, from two threads: redelivery racing itself.
+        for index, body in enumerate(bodies + bodies):
+            ledger = appliers[index % len(appliers)]
+            workers.append(
+                lambda ledger=ledger, body=body: ledger.apply_events(parse_notification(body))
+            )
+        results = race(workers)
+        for n, (size, result) in enumerate(zip(sizes, results, strict=False)):
+            if not isinstance(result, Exception):
+                upload = upload_id(round_, n)
+                outstanding[upload] = (f"users/{sub}/{upload}/f.bin", size)
+        assert all(not r.failed for r in results[len(granters) :])
+
+    usage = granters[0].usage(sub)
+    assert usage.used_bytes == sum(arrived.values())
+    assert usage.object_count == len(arrived)
+    assert usage.reserved_bytes == sum(size for _, size in outstanding.values())
+    assert usage.used_bytes + usage.reserved_bytes <= QUOTA
+
+
+def test_the_sweeper_racing_an_arrival_releases_the_reservation_once(endpoint: str) -> None:
+    later = 4_000_000_000.0
+    sweeper, applier = ledgers(endpoint, 2, clock=lambda: later)
+    granter = ledgers(endpoint, 1)[0]
+    for round_ in range(30):
+        sub = f"race-sweep-{round_}"
+        upload = upload_id(round_, 0)
+        granter.grant(sub, upload, 700)
+        body = notification(record(f"users/{sub}/{upload}/f.bin", size=650))
+        arrival = partial(applier.apply_events, parse_notification(body))
+        results = race([sweeper.release_expired, arrival])
+        assert not any(isinstance(r, Exception) for r in results), results
+        usage = granter.usage(sub)
+        assert (usage.used_bytes, usage.reserved_bytes) == (650, 0)
