@@ -131,3 +131,38 @@ def scheduled_event() -> dict[str, Any]:
         "resources": [],
         "detail": {},
     }
+
+
+class TopicPrinter(threading.Thread):
+    """Shows a person what SNS subscribers would get: the topic is fanned out to a queue."""
+
+    def __init__(self, topic_arn: str, endpoint: str, stop: threading.Event) -> None:
+        super().__init__(name="topic-printer", daemon=True)
+        sns = boto3.client("sns", endpoint_url=endpoint)
+        self._sqs = boto3.client("sqs", endpoint_url=endpoint)
+        name = topic_arn.rsplit(":", 1)[1] + "-printer"
+        self._url = self._sqs.create_queue(QueueName=name)["QueueUrl"]
+        queue_arn = self._sqs.get_queue_attributes(
+            QueueUrl=self._url, AttributeNames=["QueueArn"]
+        )["Attributes"]["QueueArn"]
+        sns.subscribe(
+            TopicArn=topic_arn,
+            Protocol="sqs",
+            Endpoint=queue_arn,
+            Attributes={"RawMessageDelivery": "true"},
+        )
+        self._stop = stop
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                messages = self._sqs.receive_message(
+                    QueueUrl=self._url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+                ).get("Messages", [])
+            except Exception:
+                logger.exception("reading the alerts topic failed")
+                self._stop.wait(1)
+                continue
+            for message in messages:
+                print(f"ALERT (SNS) {message['Body']}", flush=True)
+                self._sqs.delete_message(QueueUrl=self._url, ReceiptHandle=message["ReceiptHandle"])

@@ -78,11 +78,16 @@ class HttpApi:
     """A WSGI application standing in for API Gateway in front of the template's functions."""
 
     def __init__(
-        self, routes: Iterable[Route], functions: Mapping[str, Function], authorizer: Authorizer
+        self,
+        routes: Iterable[Route],
+        functions: Mapping[str, Function],
+        authorizer: Authorizer,
+        page_config: Mapping[str, Any],
     ) -> None:
         self._routes = list(routes)
         self._functions = functions
         self._authorizer = authorizer
+        self._page_config = dict(page_config)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         response = self.handle(Request(environ))
@@ -94,6 +99,8 @@ class HttpApi:
             return self._token(request)
         if request.method == "GET" and raw_path == "/openapi.json":
             return self._openapi()
+        if request.method == "GET" and raw_path == "/local/config":
+            return _json(200, self._page_config)
         for route in self._routes:
             parameters = route.match(request.method, raw_path)
             if parameters is not None:

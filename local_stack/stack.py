@@ -13,11 +13,11 @@ from typing import Any
 from moto.server import ThreadedMotoServer
 from werkzeug.serving import make_server
 
-from local_stack.deliveries import QueuePoller, Schedule, rate_seconds
+from local_stack.deliveries import QueuePoller, Schedule, TopicPrinter, rate_seconds
 from local_stack.functions import environment_of, load_functions, routes_of
 from local_stack.http_api import Authorizer, HttpApi
 from local_stack.provision import physical_ids, provision
-from local_stack.template import Resolver, load_template
+from local_stack.template import Resolver, load_template, resources_of_type
 
 HOST = "127.0.0.1"
 REGION = "us-east-1"
@@ -93,7 +93,11 @@ def running_stack(options: StackOptions) -> Iterator[RunningStack]:
                     interval = options.sweep_interval or rate_seconds(props["Schedule"])
                     Schedule(function, interval, stop).start()
 
-        api = HttpApi(routes_of(functions), functions, Authorizer(audience="local"))
+        for topic in resources_of_type(template, "AWS::SNS::Topic"):
+            TopicPrinter(resolver.arn(topic), aws_endpoint, stop).start()
+
+        page_config = {"userAlertPercent": int(resolver.parameter("UserAlertPercent"))}
+        api = HttpApi(routes_of(functions), functions, Authorizer(audience="local"), page_config)
         server = make_server(HOST, api_port, api, threaded=True)
         threading.Thread(target=server.serve_forever, name="http-api", daemon=True).start()
         stack.callback(server.shutdown)

@@ -3,6 +3,7 @@ const $ = (id) => document.getElementById(id);
 let token = null;
 let usage = null;
 let nextToken = null;
+let alertPercent = 80;
 
 const units = ["B", "KiB", "MiB", "GiB", "TiB"];
 export function formatBytes(bytes) {
@@ -31,6 +32,11 @@ function showUsage(next) {
   $("usage-text").textContent =
     `${formatBytes(next.usedBytes)} used, ${formatBytes(next.reservedBytes)} reserved of ` +
     `${formatBytes(next.quotaBytes)} (${next.percentUsed}% used, ${next.objectCount} files)`;
+  const warning = $("warning");
+  warning.hidden = next.percentUsed < alertPercent;
+  warning.textContent = next.percentUsed >= 100
+    ? "Your storage is full. Delete files to upload more."
+    : `You have used ${next.percentUsed}% of your storage. Consider deleting files you no longer need.`;
 }
 
 async function refreshUsage() {
@@ -164,6 +170,7 @@ function fileRow(file) {
 
 $("signin").addEventListener("submit", async (event) => {
   event.preventDefault();
+  alertPercent = (await (await fetch("/local/config")).json()).userAlertPercent;
   const response = await fetch("/local/token", {
     method: "POST",
     headers: { "Content-Type": "application/json" },

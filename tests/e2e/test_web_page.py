@@ -25,8 +25,8 @@ CHROMIUM_ARGS = [
 
 @pytest.fixture(scope="module")
 def api() -> Iterator[str]:
-    with local_stack_process("--parameter", "DefaultQuotaBytes=1000") as url:
-        yield url
+    with local_stack_process("--parameter", "DefaultQuotaBytes=1000") as stack:
+        yield stack.url
 
 
 @pytest.fixture
@@ -53,6 +53,15 @@ def test_upload_usage_and_refusal_in_the_browser(page: Page) -> None:
     expect(page.locator("#files")).to_contain_text("notes.txt")
     width = page.locator("#bar-used").evaluate("e => e.style.width")
     assert width == "60%"
+    warning = page.get_by_test_id("warning")
+    expect(warning).to_be_hidden()
+
+    page.set_input_files(
+        "#picker", files=[{"name": "more.txt", "mimeType": "text/plain", "buffer": b"m" * 250}]
+    )
+    expect(usage).to_contain_text("850 B used", timeout=15_000)
+    expect(warning).to_be_visible()
+    expect(warning).to_contain_text("85%")
 
     page.set_input_files(
         "#picker", files=[{"name": "big.bin", "mimeType": "", "buffer": b"b" * 500}]
@@ -60,8 +69,9 @@ def test_upload_usage_and_refusal_in_the_browser(page: Page) -> None:
     refusal = page.get_by_test_id("refusal")
     expect(refusal).to_be_visible()
     expect(refusal).to_contain_text("big.bin")
-    expect(refusal).to_contain_text("only 400 B")
+    expect(refusal).to_contain_text("only 150 B")
     expect(refusal).to_contain_text("Delete files")
 
     page.get_by_role("button", name="Delete notes.txt").click()
-    expect(usage).to_contain_text("0 B used", timeout=15_000)
+    expect(usage).to_contain_text("250 B used", timeout=15_000)
+    expect(warning).to_be_hidden()

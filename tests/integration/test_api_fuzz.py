@@ -33,8 +33,8 @@ CHECKS = [
 
 @pytest.fixture(scope="module")
 def api() -> Iterator[str]:
-    with local_stack_process("--parameter", "DefaultQuotaBytes=100000") as url:
-        yield url
+    with local_stack_process("--parameter", "DefaultQuotaBytes=100000") as stack:
+        yield stack.url
 
 
 def token(api: str, sub: str, groups: list[str]) -> str:

@@ -11,14 +11,14 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from tests.support.local_stack_process import eventually, local_stack_process
+from tests.support.local_stack_process import RunningProcess, eventually, local_stack_process
 
 pytestmark = pytest.mark.integration
 QUOTA = 10_000
 
 
 @pytest.fixture(scope="module")
-def api() -> Iterator[str]:
+def stack() -> Iterator[RunningProcess]:
     with local_stack_process(
         "--parameter",
         f"DefaultQuotaBytes={QUOTA}",
@@ -28,8 +28,13 @@ def api() -> Iterator[str]:
         "ReservationGraceSeconds=0",
         "--sweep-interval",
         "0.5",
-    ) as url:
-        yield url
+    ) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def api(stack: RunningProcess) -> str:
+    return stack.url
 
 
 class Client:
@@ -150,3 +155,17 @@ def test_the_web_page_is_served(api: str) -> None:
         .startswith("text/javascript")
     )
     assert requests.get(f"{api}/../pyproject.toml", timeout=5).status_code == 404
+
+
+def test_crossing_the_alert_threshold_is_announced_on_the_topic(
+    api: str, stack: RunningProcess
+) -> None:
+    user = Client(api, "nearly-full")
+    user.upload(b"z" * 8500)
+    eventually(user.usage, lambda u: u["usedBytes"] == 8500)
+    alerts = eventually(
+        lambda: [line for line in stack.output if "ALERT (SNS)" in line and "nearly-full" in line],
+        bool,
+    )
+    assert '"type": "quota.threshold"' in alerts[0]
+    assert '"percentUsed": 85.0' in alerts[0]

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import TypeVar
 
 from local_stack.functions import ROOT
@@ -17,9 +18,15 @@ from local_stack.functions import ROOT
 T = TypeVar("T")
 
 
+@dataclass
+class RunningProcess:
+    url: str
+    output: list[str]
+
+
 @contextlib.contextmanager
-def local_stack_process(*arguments: str, timeout: float = 60) -> Iterator[str]:
-    """Starts the stack on free ports and yields the API URL once it prints ``ready``."""
+def local_stack_process(*arguments: str, timeout: float = 60) -> Iterator[RunningProcess]:
+    """Starts the stack on free ports and yields it once it prints ``ready``."""
     command = [sys.executable, "-m", "local_stack", "--port", "0", *arguments]
     process = subprocess.Popen(
         command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -46,7 +53,7 @@ def local_stack_process(*arguments: str, timeout: float = 60) -> Iterator[str]:
             api_url = found.group(1) if found else api_url
             if line.strip() == "ready" and api_url:
                 break
-        yield api_url
+        yield RunningProcess(api_url, output)
     finally:
         process.terminate()
         try:
