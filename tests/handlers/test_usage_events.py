@@ -6,6 +6,7 @@ import copy
 import json
 from typing import Any
 
+import boto3
 import pytest
 
 from quota_uploads import wiring
@@ -99,3 +100,52 @@ def test_the_sweeper_releases_expired_reservations(monkeypatch: pytest.MonkeyPat
     wiring.ledger().grant("alice", "0" * 32, 100)
     assert invoke("reservation_sweeper", sample_event("schedule")) == {"released": 1}
     assert wiring.ledger().usage("alice").reserved_bytes == 0
+
+
+def test_a_crossing_emits_a_metric_without_user_dimension_and_an_sns_notice(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sns = wiring.sns()
+    sqs = boto3.client("sqs")
+    topic = sns.create_topic(Name="alerts")["TopicArn"]
+    queue = sqs.create_queue(QueueName="alerts-inbox")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
+    sns.subscribe(
+        TopicArn=topic,
+        Protocol="sqs",
+        Endpoint=queue_arn["Attributes"]["QueueArn"],
+        Attributes={"RawMessageDelivery": "true"},
+    )
+    monkeypatch.setenv("ALERTS_TOPIC_ARN", topic)
+    wiring.reset()
+    capsys.readouterr()
+
+    batch = sqs_batch(notification(record("users/carol/big.bin", size=850)))
+    assert invoke("usage_events", batch) == {"batchItemFailures": []}
+
+    lines = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")
+    ]
+    (emf,) = [line for line in lines if "_aws" in line]
+    (directive,) = emf["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == "QuotaUploads"
+    assert directive["Dimensions"] == [["service"]]
+    assert {m["Name"] for m in directive["Metrics"]} >= {"UsersOverThreshold"}
+    assert emf["UsersOverThreshold"] in (1.0, [1.0])
+    (log,) = [r for r in caplog.records if r.getMessage() == "user crossed a storage level"]
+    assert (log.userId, log.usedBytes, log.quotaBytes) == ("carol", 850, 1000)  # type: ignore[attr-defined]
+
+    (message,) = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    assert json.loads(message["Body"]) == {
+        "type": "quota.threshold",
+        "userId": "carol",
+        "usedBytes": 850,
+        "quotaBytes": 1000,
+        "percentUsed": 85.0,
+    }
+
+    again = sqs_batch(notification(record("users/carol/more.bin", size=10)))
+    assert invoke("usage_events", again) == {"batchItemFailures": []}
+    assert "UsersOverThreshold" not in capsys.readouterr().out
