@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
+import boto3
 import pytest
 import requests
 
@@ -169,3 +170,24 @@ def test_crossing_the_alert_threshold_is_announced_on_the_topic(
     )
     assert '"type": "quota.threshold"' in alerts[0]
     assert '"percentUsed": 85.0' in alerts[0]
+
+
+def test_poison_messages_end_in_the_dead_letter_queue(stack: RunningProcess) -> None:
+    sqs = boto3.client(
+        "sqs",
+        endpoint_url=stack.aws_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    queue = sqs.get_queue_url(QueueName="quota-uploads-local-usageeventsqueue")["QueueUrl"]
+    dlq = sqs.get_queue_url(QueueName="quota-uploads-local-usageeventsdlq")["QueueUrl"]
+    sqs.send_message(QueueUrl=queue, MessageBody="this is not an S3 event")
+
+    def dead_letters() -> list[str]:
+        messages = sqs.receive_message(QueueUrl=dlq, VisibilityTimeout=0).get("Messages", [])
+        return [m["Body"] for m in messages]
+
+    assert eventually(dead_letters, bool, timeout=30) == ["this is not an S3 event"]
+    malformed = [line for line in stack.output if "malformed message" in line]
+    assert len(malformed) >= 5

@@ -21,6 +21,7 @@ T = TypeVar("T")
 @dataclass
 class RunningProcess:
     url: str
+    aws_endpoint: str
     output: list[str]
 
 
@@ -42,18 +43,21 @@ def local_stack_process(*arguments: str, timeout: float = 60) -> Iterator[Runnin
         lines.put("")
 
     threading.Thread(target=pump, daemon=True).start()
-    api_url = None
+    api_url = aws_endpoint = None
     deadline = time.monotonic() + timeout
     try:
         while True:
             line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
             if not line:
                 raise RuntimeError("local stack exited:\n" + "".join(output))
-            found = re.search(r"API:\s+(http://\S+)", line)
-            api_url = found.group(1) if found else api_url
-            if line.strip() == "ready" and api_url:
+            found = re.search(r"(API|AWS \(moto\)):\s+(http://\S+)", line)
+            if found and found.group(1) == "API":
+                api_url = found.group(2)
+            elif found:
+                aws_endpoint = found.group(2)
+            if line.strip() == "ready" and api_url and aws_endpoint:
                 break
-        yield RunningProcess(api_url, output)
+        yield RunningProcess(api_url, aws_endpoint, output)
     finally:
         process.terminate()
         try:
