@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 import threading
+import warnings
 
 from local_stack.stack import StackOptions, running_stack
 
@@ -35,6 +36,8 @@ def main(argv: list[str] | None = None) -> None:
     parameters = dict(item.split("=", 1) for item in args.parameter)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    # Read-only requests publish no metrics; Powertools would warn on every one of them.
+    warnings.filterwarnings("ignore", "No application metrics to publish")
     options = StackOptions(
         api_port=args.port,
         aws_port=args.aws_port,

@@ -142,9 +142,9 @@ class TopicPrinter(threading.Thread):
         self._sqs = boto3.client("sqs", endpoint_url=endpoint)
         name = topic_arn.rsplit(":", 1)[1] + "-printer"
         self._url = self._sqs.create_queue(QueueName=name)["QueueUrl"]
-        queue_arn = self._sqs.get_queue_attributes(
-            QueueUrl=self._url, AttributeNames=["QueueArn"]
-        )["Attributes"]["QueueArn"]
+        queue_arn = self._sqs.get_queue_attributes(QueueUrl=self._url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
         sns.subscribe(
             TopicArn=topic_arn,
             Protocol="sqs",

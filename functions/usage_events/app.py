@@ -36,7 +36,8 @@ def lambda_handler(event: SQSEvent, context: LambdaContext) -> dict[str, Any]:
         except MalformedEvent as error:
             logger.warning("malformed message", message_id=record.message_id, reason=str(error))
             failures.append(record.message_id)
-    metrics.add_metric(name="MalformedMessages", unit=MetricUnit.Count, value=len(failures))
+    if failures:
+        metrics.add_metric(name="MalformedMessages", unit=MetricUnit.Count, value=len(failures))
     applied = wiring.ledger().apply_events(e for events in events_of.values() for e in events)
     failures += [
         message_id

@@ -62,6 +62,27 @@ def test_a_grant_reserves_the_declared_bytes(ledger: Ledger) -> None:
     assert (usage.used_bytes, usage.reserved_bytes, usage.available_bytes) == (0, 600, 400)
 
 
+def test_a_grant_is_one_dynamodb_request(ledger: Ledger, dynamodb: Any) -> None:
+    sent: list[str] = []
+    dynamodb.meta.events.register(
+        "before-call.dynamodb", lambda model, **_: sent.append(model.name)
+    )
+    ledger.grant("alice", upload_id(), 600)
+    with pytest.raises(QuotaExceeded):
+        ledger.grant("alice", upload_id(), 600)
+    assert sent == ["UpdateItem", "UpdateItem"]
+
+
+def test_a_batch_costs_one_read_and_one_write_per_user(ledger: Ledger, dynamodb: Any) -> None:
+    sent: list[str] = []
+    dynamodb.meta.events.register(
+        "before-call.dynamodb", lambda model, **_: sent.append(model.name)
+    )
+    records = [record(f"users/u{n % 3}/f{n}.bin", size=1) for n in range(30)]
+    apply(ledger, *records)
+    assert sorted(sent) == ["BatchGetItem"] + ["TransactWriteItems"] * 3
+
+
 def test_a_grant_that_would_pass_the_quota_is_refused_with_the_numbers(ledger: Ledger) -> None:
     ledger.grant("alice", upload_id(), 600)
     with pytest.raises(QuotaExceeded) as refused:
