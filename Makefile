@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: test dev lint typecheck validate build deploy clean system-deps
+.PHONY: test dev bench lint typecheck validate build deploy clean system-deps
 
 $(STAMP): requirements-dev.txt layers/shared/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ system-deps:
 ## dev: the whole service on this machine (ARGS="--dynamodb-local" for DynamoDB Local)
 dev: $(STAMP)
 	$(BIN)/python -m local_stack $(ARGS)
+
+## bench: our functions against a naive twin, side by side (ARGS="--quick" for a short run)
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.run $(ARGS)
 
 ## test: every test (unit, handlers, template), then lint and type checks
 test: $(STAMP) $(NODE_STAMP) system-deps
