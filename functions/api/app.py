@@ -18,11 +18,17 @@ from quota_uploads import wiring
 from quota_uploads.auth import Caller, caller_from_claims
 from quota_uploads.errors import ClientError, Forbidden, QuotaExceeded
 from quota_uploads.models import (
+    CompletedUpload,
+    CompleteRequest,
     ErrorBody,
     FileList,
     GatewayErrorBody,
     InsufficientStorageBody,
+    MultipartGrant,
+    PartsRequest,
     QuotaUpdate,
+    SignedParts,
+    UploadedParts,
     UploadGrant,
     UploadRequest,
     Usage,
@@ -91,18 +97,68 @@ def not_found(_: NotFoundError) -> Response[Any]:
 @app.post(
     "/uploads",
     responses={
-        **_documented(201, UploadGrant, "Upload granted: PUT the file to the URL", 409, 413),
+        **_documented(
+            201,
+            UploadGrant | MultipartGrant,
+            "Upload granted: PUT the file to the URL, or (method MULTIPART) sign its parts",
+            409,
+            413,
+        ),
         507: {
             "description": "The upload would exceed the quota",
             "content": {"application/json": {"model": InsufficientStorageBody}},
         },
     },
 )
-def start_upload(request: Annotated[UploadRequest, Body()]) -> Response[UploadGrant]:
+def start_upload(
+    request: Annotated[UploadRequest, Body()],
+) -> Response[UploadGrant | MultipartGrant]:
     grant = wiring.uploads().start(caller().sub, request)
     metrics.add_metric(name="UploadsGranted", unit=MetricUnit.Count, value=1)
     metrics.add_metric(name="GrantedBytes", unit=MetricUnit.Bytes, value=request.size)
     return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=grant)
+
+
+UploadId = Annotated[str, Path(max_length=64)]
+
+
+@app.post(
+    "/uploads/<uploadId>/parts",
+    responses=_documented(200, SignedParts, "One signed PUT URL per requested part", 404),
+)
+def sign_parts(
+    uploadId: UploadId,
+    request: Annotated[PartsRequest, Body()],
+) -> SignedParts:
+    return wiring.uploads().sign_parts(caller().sub, uploadId, request.part_numbers)
+
+
+@app.get(
+    "/uploads/<uploadId>/parts",
+    responses=_documented(200, UploadedParts, "The parts S3 holds so far", 404),
+)
+def list_parts(uploadId: UploadId) -> UploadedParts:
+    return wiring.uploads().list_parts(caller().sub, uploadId)
+
+
+@app.post(
+    "/uploads/<uploadId>/complete",
+    responses=_documented(200, CompletedUpload, "The object is assembled", 404, 413),
+)
+def complete_upload(
+    uploadId: UploadId,
+    request: Annotated[CompleteRequest, Body()],
+) -> CompletedUpload:
+    return wiring.uploads().complete(caller().sub, uploadId, request)
+
+
+@app.delete(
+    "/uploads/<uploadId>",
+    responses=_documented(204, None, "Aborted; the reservation is released", 404),
+)
+def abort_upload(uploadId: UploadId) -> Response[None]:
+    wiring.uploads().abort(caller().sub, uploadId)
+    return Response(status_code=204)
 
 
 @app.get("/usage", responses=_documented(200, Usage, "The caller's usage"))

@@ -14,7 +14,7 @@ logger = Logger()
 
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
-    released = wiring.ledger().release_expired()
+    released = wiring.uploads().sweep()
     if released:
         logger.info("released expired reservations", released=released)
     return {"released": released}

@@ -107,10 +107,23 @@ def test_unparseable_bodies_are_400(raw: str) -> None:
     assert answer["error"] == "Bad Request"
 
 
-def test_a_size_above_the_single_put_limit_is_413_with_a_hint() -> None:
-    status, body = upload(5 * 1024**3 + 1)
+def test_a_size_above_the_largest_object_is_413() -> None:
+    status, body = upload(5 * 1024**4 + 1)
     assert status == 413
-    assert "multipart" in body["message"]
+    assert "5 TiB" in body["message"]
+
+
+def test_a_size_above_the_single_put_limit_gets_a_multipart_plan(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from quota_uploads import wiring
+
+    monkeypatch.setenv("DEFAULT_QUOTA_BYTES", str(6 * 1024**3))
+    monkeypatch.setenv("MULTIPART_THRESHOLD_BYTES", str(10 * 1024**3))
+    wiring.reset()
+    status, body = upload(5 * 1024**3 + 1)
+    assert (status, body["method"]) == (201, "MULTIPART")
+    assert body["partCount"] == 81
 
 
 def test_a_content_type_outside_the_allow_list_is_400(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -230,3 +243,135 @@ def test_no_body_produces_a_server_error(body: Any) -> None:
     assert isinstance(answer, dict)
     if status != 201:
         assert set(answer) >= {"error", "message"}
+
+
+@pytest.fixture
+def small_parts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Multipart from 100 bytes in 40-byte parts (moto is told to accept parts that small)."""
+    from quota_uploads import wiring
+
+    monkeypatch.setenv("MULTIPART_THRESHOLD_BYTES", "100")
+    monkeypatch.setenv("MULTIPART_PART_BYTES", "40")
+    monkeypatch.setattr("moto.s3.models.S3_UPLOAD_PART_MIN_SIZE", 1)
+    wiring.reset()
+
+
+def put_parts(upload_id: str, data: bytes, claims: dict[str, Any] = ALICE) -> list[dict[str, Any]]:
+    import requests
+
+    count = -(-len(data) // 40)
+    status, signed = call(
+        "POST",
+        f"/uploads/{upload_id}/parts",
+        claims,
+        route="/uploads/{uploadId}/parts",
+        body={"partNumbers": list(range(1, count + 1))},
+    )
+    assert status == 200, signed
+    done = []
+    for part in signed["parts"]:
+        number = part["partNumber"]
+        chunk = data[(number - 1) * 40 : number * 40]
+        assert part["headers"] == {"Content-Length": str(len(chunk))}
+        query = parse_qs(urlsplit(part["url"]).query)
+        assert "content-length" in query["X-Amz-SignedHeaders"][0].split(";")
+        answer = requests.put(part["url"], data=chunk, headers=part["headers"], timeout=5)
+        assert answer.status_code == 200
+        done.append({"partNumber": number, "etag": answer.headers["ETag"].strip('"')})
+    return done
+
+
+@pytest.mark.usefixtures("small_parts")
+def test_a_multipart_upload_from_plan_to_object() -> None:
+    status, grant = upload(250)
+    assert (status, grant["method"]) == (201, "MULTIPART")
+    assert (grant["partSize"], grant["partCount"]) == (40, 7)
+    assert grant["usage"]["reservedBytes"] == 250
+    upload_id = grant["uploadId"]
+
+    parts = put_parts(upload_id, bytes(range(250)))
+    status, listed = call("GET", f"/uploads/{upload_id}/parts", route="/uploads/{uploadId}/parts")
+    assert [p["size"] for p in listed["parts"]] == [40] * 6 + [10]
+
+    status, done = call(
+        "POST",
+        f"/uploads/{upload_id}/complete",
+        route="/uploads/{uploadId}/complete",
+        body={"parts": parts},
+    )
+    assert status == 200, done
+    assert (done["key"], done["size"]) == (grant["key"], 250)
+    import boto3
+
+    stored = boto3.client("s3").get_object(Bucket=BUCKET, Key=grant["key"])["Body"].read()
+    assert stored == bytes(range(250))
+
+
+@pytest.mark.usefixtures("small_parts")
+def test_parts_outside_the_plan_cannot_be_signed_and_others_uploads_are_404() -> None:
+    _, grant = upload(250)
+    route = "/uploads/{uploadId}/parts"
+    path = f"/uploads/{grant['uploadId']}/parts"
+    assert call("POST", path, route=route, body={"partNumbers": [8]})[0] == 400
+    assert call("POST", path, route=route, body={"partNumbers": [0]})[0] == 400
+    assert call("POST", path, BOB, route=route, body={"partNumbers": [1]})[0] == 404
+    assert call("POST", "/uploads/nope/parts", route=route, body={"partNumbers": [1]})[0] == 404
+
+
+@pytest.mark.usefixtures("small_parts")
+def test_completing_with_parts_never_uploaded_is_400() -> None:
+    status, grant = upload(120)
+    parts = put_parts(grant["uploadId"], b"p" * 120)
+    parts[0]["etag"] = "0" * 32
+    status, body = call(
+        "POST",
+        f"/uploads/{grant['uploadId']}/complete",
+        route="/uploads/{uploadId}/complete",
+        body={"parts": parts},
+    )
+    assert status == 400
+    assert "[1]" in body["message"]
+
+
+@pytest.mark.usefixtures("small_parts")
+def test_aborting_releases_the_reservation_at_once() -> None:
+    status, grant = upload(900)
+    assert call("GET", "/usage")[1]["reservedBytes"] == 900
+    path = f"/uploads/{grant['uploadId']}"
+    assert call("DELETE", path, route="/uploads/{uploadId}")[0] == 204
+    assert call("GET", "/usage")[1]["reservedBytes"] == 0
+    assert call("DELETE", path, route="/uploads/{uploadId}")[0] == 404
+    status, _ = call(
+        "POST",
+        f"{path}/complete",
+        route="/uploads/{uploadId}/complete",
+        body={"parts": [{"partNumber": 1, "etag": "x"}]},
+    )
+    assert status == 404
+
+
+@pytest.mark.usefixtures("small_parts")
+def test_a_multipart_upload_over_quota_is_507_and_leaves_nothing_open() -> None:
+    status, _ = upload(1001)
+    assert status == 507
+    import boto3
+
+    assert boto3.client("s3").list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+
+
+@pytest.mark.usefixtures("small_parts")
+def test_the_sweeper_aborts_an_abandoned_multipart_upload(monkeypatch: pytest.MonkeyPatch) -> None:
+    import boto3
+
+    from quota_uploads import wiring
+    from tests.support.lambdas import sample_event
+
+    monkeypatch.setenv("MULTIPART_RESERVATION_SECONDS", "0")
+    wiring.reset()
+    status, _ = upload(500)
+    assert status == 201
+    s3 = boto3.client("s3")
+    assert len(s3.list_multipart_uploads(Bucket=BUCKET)["Uploads"]) == 1
+    assert invoke("reservation_sweeper", sample_event("schedule")) == {"released": 1}
+    assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+    assert call("GET", "/usage")[1]["reservedBytes"] == 0

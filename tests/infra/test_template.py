@@ -102,6 +102,10 @@ def test_the_routes_are_the_documented_api(template: dict[str, Any]) -> None:
         ("GET", "/files"),
         ("DELETE", "/files/{key+}"),
         ("PUT", "/admin/users/{userId}/quota"),
+        ("POST", "/uploads/{uploadId}/parts"),
+        ("GET", "/uploads/{uploadId}/parts"),
+        ("POST", "/uploads/{uploadId}/complete"),
+        ("DELETE", "/uploads/{uploadId}"),
     }
     auth = resource(template, "HttpApi")["Auth"]
     assert auth["DefaultAuthorizer"] == "CognitoAuthorizer"
@@ -182,3 +186,21 @@ def test_custom_metric_alarms_use_the_dimensions_powertools_emits(template: dict
         props = resource(template, alarm)
         assert props["Namespace"] == namespace
         assert props["Dimensions"] == [{"Name": "service", "Value": service}]
+
+
+def test_the_handler_serves_exactly_the_templates_routes(template: dict[str, Any]) -> None:
+    import json
+
+    from local_stack.functions import load_module
+
+    module = load_module("functions/api", "app", "ApiFunction")
+    served = {
+        (method.upper(), path)
+        for path, operations in json.loads(module.openapi_document())["paths"].items()
+        for method in operations
+    }
+    declared = {
+        (e["Properties"]["Method"], e["Properties"]["Path"].replace("+}", "}"))
+        for e in resource(template, "ApiFunction")["Events"].values()
+    }
+    assert served == declared

@@ -26,7 +26,13 @@ def ledger(dynamodb: Any, settings: Settings) -> Ledger:
 
 @pytest.fixture
 def reconciler(ledger: Ledger, s3: Any) -> Reconciler:
-    return Reconciler(ledger, s3, BUCKET, settle_seconds=SETTLE)
+    return Reconciler(
+        ledger,
+        s3,
+        BUCKET,
+        settle_seconds=SETTLE,
+        release_stale=lambda: len(ledger.release_expired()),
+    )
 
 
 def put(s3: Any, key: str, size: int) -> None:

@@ -6,9 +6,11 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+MIB = 1024**2
 GIB = 1024**3
 # S3 refuses a single PUT above 5 GiB; larger objects need a multipart upload.
 MAX_SINGLE_PUT_BYTES = 5 * GIB
+MAX_OBJECT_BYTES = 5 * 1024**4
 
 
 class ConfigError(ValueError):
@@ -30,6 +32,10 @@ class Settings:
     alert_threshold_percent: int = 80
     alert_rearm_percent: int = 70
     alerts_topic_arn: str = ""
+    multipart_threshold_bytes: int = 100 * MIB
+    multipart_part_bytes: int = 64 * MIB
+    # Matches the bucket's rule aborting incomplete multipart uploads after a day.
+    multipart_lifetime_seconds: int = 86400
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -52,6 +58,13 @@ class Settings:
                 alert_threshold_percent=_non_negative(env, "USER_ALERT_PERCENT", 80),
                 alert_rearm_percent=_non_negative(env, "USER_ALERT_REARM_PERCENT", 70),
                 alerts_topic_arn=env.get("ALERTS_TOPIC_ARN", ""),
+                multipart_threshold_bytes=_non_negative(
+                    env, "MULTIPART_THRESHOLD_BYTES", 100 * MIB
+                ),
+                multipart_part_bytes=_non_negative(env, "MULTIPART_PART_BYTES", 64 * MIB),
+                multipart_lifetime_seconds=_non_negative(
+                    env, "MULTIPART_RESERVATION_SECONDS", 86400
+                ),
             )
         except KeyError as missing:
             raise ConfigError(f"environment variable {missing} is required") from None

@@ -30,6 +30,10 @@ def is_valid_sub(sub: str) -> bool:
     return bool(_SUB.fullmatch(sub))
 
 
+def is_upload_id(text: str) -> bool:
+    return bool(_UPLOAD_ID.fullmatch(text))
+
+
 def new_upload_id() -> str:
     return uuid.uuid4().hex
 

@@ -78,18 +78,40 @@ class Applied:
 
 @dataclass(frozen=True)
 class Reservation:
+    sub: str
     upload_id: str
     bytes: int
     expires_at: int
+    # Multipart uploads only: where the object goes and S3's id for the upload.
+    key: str | None = None
+    s3_upload_id: str | None = None
+    part_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class MultipartTarget:
+    key: str
+    s3_upload_id: str
+    part_bytes: int
+
+
+def _reservation(sub: str, name: str, value: Item) -> Reservation:
+    fields = value["M"]
+    return Reservation(
+        sub=sub,
+        upload_id=name[len(RESERVATION_PREFIX) :],
+        bytes=int(fields["bytes"]["N"]),
+        expires_at=int(fields["expiresAt"]["N"]),
+        key=fields["key"]["S"] if "key" in fields else None,
+        s3_upload_id=fields["s3UploadId"]["S"] if "s3UploadId" in fields else None,
+        part_bytes=int(fields["partBytes"]["N"]) if "partBytes" in fields else None,
+    )
 
 
 def open_reservations(item: Item) -> list[Reservation]:
+    sub = item.get("pk", {}).get("S", "")[len(user_pk("")) :]
     return [
-        Reservation(
-            upload_id=name[len(RESERVATION_PREFIX) :],
-            bytes=int(value["M"]["bytes"]["N"]),
-            expires_at=int(value["M"]["expiresAt"]["N"]),
-        )
+        _reservation(sub, name, value)
         for name, value in item.items()
         if name.startswith(RESERVATION_PREFIX)
     ]
@@ -141,20 +163,32 @@ class Ledger:
         )
         return self.usage_of(response.get("Item", {}))
 
-    def grant(self, sub: str, upload_id: str, size: int) -> Usage:
+    def grant(
+        self, sub: str, upload_id: str, size: int, multipart: MultipartTarget | None = None
+    ) -> Usage:
         """Reserve ``size`` bytes for one upload, or refuse with QuotaExceeded (507).
 
         This is where the quota is decided: a single conditional update, so racing grants are
         serialised by DynamoDB and used + reserved never passes the quota.
         """
         now = int(self._clock())
-        expires_at = now + self._settings.reservation_lifetime_seconds
+        reservation: dict[str, Any] = {"bytes": _n(size)}
+        if multipart is None:
+            expires_at = now + self._settings.reservation_lifetime_seconds
+        else:
+            expires_at = now + self._settings.multipart_lifetime_seconds
+            reservation.update(
+                key=_s(multipart.key),
+                s3UploadId=_s(multipart.s3_upload_id),
+                partBytes=_n(multipart.part_bytes),
+            )
+        reservation["expiresAt"] = _n(expires_at)
         values: dict[str, Any] = {
             ":size": _n(size),
             ":neg": _n(-size),
             ":one": _n(1),
             ":max": _n(MAX_OPEN_RESERVATIONS),
-            ":res": {"M": {"bytes": _n(size), "expiresAt": _n(expires_at)}},
+            ":res": {"M": reservation},
             ":shard": _s(str(int(upload_id[:2], 16) % EXPIRY_SHARDS)),
             ":exp": _n(expires_at),
             ":now": _n(now),
@@ -491,13 +525,48 @@ class Ledger:
             return 0
         return abs(used - old["usedBytes"]) + abs(reserved - old["reservedBytes"])
 
-    def release_expired(self) -> int:
-        """Release every reservation past its expiry; returns how many were released.
+    def reservation(self, sub: str, upload_id: str) -> Reservation | None:
+        name = RESERVATION_PREFIX + upload_id
+        response = self._db.get_item(
+            TableName=self._table,
+            Key=self._usage_key(sub),
+            ConsistentRead=True,
+            ProjectionExpression="#r",
+            ExpressionAttributeNames={"#r": name},
+        )
+        value = cast(Item, response.get("Item", {})).get(name)
+        return None if value is None else _reservation(sub, name, value)
+
+    def release(self, reservation: Reservation) -> bool:
+        """Ends one reservation now (an aborted upload); False if it had already ended."""
+        freed = reservation.bytes
+        try:
+            self._db.update_item(
+                TableName=self._table,
+                Key=self._usage_key(reservation.sub),
+                UpdateExpression=(
+                    "REMOVE #r ADD reservedBytes :freed, committedBytes :freed, "
+                    "headroomBytes :headroom, openReservations :open"
+                ),
+                ConditionExpression="attribute_exists(#r)",
+                ExpressionAttributeNames={"#r": RESERVATION_PREFIX + reservation.upload_id},
+                ExpressionAttributeValues={
+                    ":freed": _n(-freed),
+                    ":headroom": _n(freed),
+                    ":open": _n(-1),
+                },
+            )
+        except self._db.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def release_expired(self) -> list[Reservation]:
+        """Release every reservation past its expiry, and say which.
 
         Driven by a schedule, not DynamoDB TTL, whose deletions may lag by days.
         """
         now = int(self._clock())
-        released = 0
+        released: list[Reservation] = []
         for shard in range(EXPIRY_SHARDS):
             pages = self._db.get_paginator("query").paginate(
                 TableName=self._table,
@@ -510,7 +579,7 @@ class Ledger:
                     released += self._sweep(item, now)
         return released
 
-    def _sweep(self, item: Item, now: int) -> int:
+    def _sweep(self, item: Item, now: int) -> list[Reservation]:
         """Release one user's expired reservations, re-reading if a writer got there first."""
         key = {"pk": item["pk"], "sk": item["sk"]}
         for attempt in range(_ATTEMPTS):
@@ -548,7 +617,7 @@ class Ledger:
                 update["ExpressionAttributeNames"] = names
             try:
                 self._db.update_item(**update)
-                return len(expired)
+                return expired
             except (
                 self._db.exceptions.ConditionalCheckFailedException,
                 self._db.exceptions.TransactionConflictException,
@@ -558,6 +627,6 @@ class Ledger:
                     "Item", {}
                 )
                 if "expiresAt" not in item:
-                    return 0
+                    return []
         logger.error("could not sweep reservations of %s", key["pk"]["S"])
-        return 0
+        return []

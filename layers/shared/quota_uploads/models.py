@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 from pydantic.alias_generators import to_camel
@@ -82,13 +82,67 @@ class Usage(ApiModel):
 class UploadGrant(ApiModel):
     upload_id: str
     key: str
-    method: str = "PUT"
+    method: Literal["PUT"] = "PUT"
     url: str
     headers: dict[str, str] = Field(
         description="Headers the PUT must carry exactly; browsers set Content-Length themselves."
     )
     expires_at: str = Field(description="When the URL stops working, ISO 8601 UTC.")
     usage: Usage
+
+
+class MultipartGrant(ApiModel):
+    """A large upload: sign parts with the parts route, then complete (or abort) it."""
+
+    upload_id: str
+    key: str
+    method: Literal["MULTIPART"] = "MULTIPART"
+    part_size: int = Field(description="Every part but the last has exactly this size.")
+    part_count: int
+    expires_at: str = Field(description="When the reservation ends unless completed, ISO 8601.")
+    usage: Usage
+
+
+PartNumber = Annotated[StrictInt, Field(ge=1, le=10_000)]
+
+
+class PartsRequest(ApiModel):
+    part_numbers: list[PartNumber] = Field(min_length=1, max_length=1000)
+
+
+class SignedPart(ApiModel):
+    part_number: int
+    url: str
+    headers: dict[str, str]
+
+
+class SignedParts(ApiModel):
+    parts: list[SignedPart]
+
+
+class UploadedPart(ApiModel):
+    part_number: int
+    size: int
+    etag: str
+
+
+class UploadedParts(ApiModel):
+    parts: list[UploadedPart]
+
+
+class CompletedPart(ApiModel):
+    part_number: PartNumber
+    etag: str = Field(min_length=1, max_length=1024)
+
+
+class CompleteRequest(ApiModel):
+    parts: list[CompletedPart] = Field(min_length=1, max_length=10_000)
+
+
+class CompletedUpload(ApiModel):
+    key: str
+    size: int
+    etag: str
 
 
 class FileItem(ApiModel):

@@ -45,3 +45,29 @@ def presign_put(
         "put_object", Params=params, ExpiresIn=expires_in, HttpMethod="PUT"
     )
     return PresignedPut(url=url, headers=headers)
+
+
+def presign_part(
+    s3: S3Client,
+    *,
+    bucket: str,
+    key: str,
+    s3_upload_id: str,
+    part_number: int,
+    size: int,
+    expires_in: int,
+) -> PresignedPut:
+    """A SigV4 URL for one part, binding its exact length so no part can carry more."""
+    url = s3.generate_presigned_url(
+        "upload_part",
+        Params={
+            "Bucket": bucket,
+            "Key": key,
+            "UploadId": s3_upload_id,
+            "PartNumber": part_number,
+            "ContentLength": size,
+        },
+        ExpiresIn=expires_in,
+        HttpMethod="PUT",
+    )
+    return PresignedPut(url=url, headers={"Content-Length": str(size)})

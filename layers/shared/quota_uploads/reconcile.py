@@ -13,7 +13,7 @@ comparison from an S3 Inventory report instead of ListObjectsV2.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -54,14 +54,22 @@ def _epoch(timestamp: str) -> float:
 
 
 class Reconciler:
-    def __init__(self, ledger: Ledger, s3: S3Client, bucket: str, settle_seconds: int) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        s3: S3Client,
+        bucket: str,
+        settle_seconds: int,
+        release_stale: Callable[[], int],
+    ) -> None:
         self._ledger = ledger
+        self._release_stale = release_stale
         self._s3 = s3
         self._bucket = bucket
         self._settle = settle_seconds
 
     def run(self, now: float) -> Drift:
-        drift = Drift(reservations_released=self._ledger.release_expired())
+        drift = Drift(reservations_released=self._release_stale())
         for sub in sorted(self._bucket_users() | self._ledger.users()):
             drift.users += 1
             self._reconcile(sub, now, drift)

@@ -2,18 +2,45 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from quota_uploads.config import MAX_SINGLE_PUT_BYTES, Settings
-from quota_uploads.errors import InvalidRequest, NotFound, PayloadTooLarge
-from quota_uploads.keys import is_valid_sub, new_upload_id, object_key, owner_of, user_prefix
-from quota_uploads.ledger import Ledger
-from quota_uploads.models import FileItem, FileList, UploadGrant, UploadRequest, Usage, UserQuota
-from quota_uploads.presign import presign_put
+from quota_uploads.config import MAX_OBJECT_BYTES, MAX_SINGLE_PUT_BYTES, Settings
+from quota_uploads.errors import ClientError, InvalidRequest, NotFound, PayloadTooLarge
+from quota_uploads.keys import (
+    is_upload_id,
+    is_valid_sub,
+    new_upload_id,
+    object_key,
+    owner_of,
+    user_prefix,
+)
+from quota_uploads.ledger import Ledger, MultipartTarget, Reservation
+from quota_uploads.models import (
+    CompletedUpload,
+    CompleteRequest,
+    FileItem,
+    FileList,
+    MultipartGrant,
+    SignedPart,
+    SignedParts,
+    UploadedPart,
+    UploadedParts,
+    UploadGrant,
+    UploadRequest,
+    Usage,
+    UserQuota,
+)
+from quota_uploads.multipart import PartPlan
+from quota_uploads.presign import presign_part, presign_put
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 class Uploads:
@@ -22,18 +49,26 @@ class Uploads:
         self._ledger = ledger
         self._s3 = s3
 
-    def start(self, sub: str, request: UploadRequest) -> UploadGrant:
-        if request.size > MAX_SINGLE_PUT_BYTES:
-            raise PayloadTooLarge(
-                f"A single upload can be at most {MAX_SINGLE_PUT_BYTES} bytes (5 GiB); "
-                "larger files need a multipart upload."
-            )
+    def start(self, sub: str, request: UploadRequest) -> UploadGrant | MultipartGrant:
+        if request.size > MAX_OBJECT_BYTES:
+            raise PayloadTooLarge(f"An object can be at most {MAX_OBJECT_BYTES} bytes (5 TiB).")
+        self._check_content_type(request)
+        multipart = request.size > min(
+            self._settings.multipart_threshold_bytes, MAX_SINGLE_PUT_BYTES
+        )
+        if multipart:
+            return self._start_multipart(sub, request)
+        return self._start_single(sub, request)
+
+    def _check_content_type(self, request: UploadRequest) -> None:
         allowed = self._settings.allowed_content_types
         media_type = request.content_type.split(";")[0].strip().lower()
         if allowed and media_type not in allowed:
             raise InvalidRequest(
                 f"contentType {media_type} is not accepted; allowed: {', '.join(sorted(allowed))}"
             )
+
+    def _start_single(self, sub: str, request: UploadRequest) -> UploadGrant:
         upload_id = new_upload_id()
         key = object_key(sub, upload_id, request.filename)
         usage = self._ledger.grant(sub, upload_id, request.size)
@@ -53,9 +88,136 @@ class Uploads:
             key=key,
             url=put.url,
             headers=put.headers,
-            expires_at=expires_at.isoformat(timespec="seconds").replace("+00:00", "Z"),
+            expires_at=_iso(expires_at),
             usage=usage,
         )
+
+    def _start_multipart(self, sub: str, request: UploadRequest) -> MultipartGrant:
+        """Opens the S3 multipart upload, then reserves the whole declared size for it.
+
+        The upload is opened first so its id can live in the reservation (one write); a
+        refused grant aborts it again.
+        """
+        upload_id = new_upload_id()
+        key = object_key(sub, upload_id, request.filename)
+        plan = PartPlan.for_size(request.size, self._settings.multipart_part_bytes)
+        bucket = self._settings.bucket_name
+        created = self._s3.create_multipart_upload(
+            Bucket=bucket, Key=key, ContentType=request.content_type
+        )
+        target = MultipartTarget(key, created["UploadId"], plan.part_bytes)
+        try:
+            usage = self._ledger.grant(sub, upload_id, request.size, multipart=target)
+        except ClientError:
+            self._s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=target.s3_upload_id)
+            raise
+        lifetime = timedelta(seconds=self._settings.multipart_lifetime_seconds)
+        return MultipartGrant(
+            upload_id=upload_id,
+            key=key,
+            part_size=plan.part_bytes,
+            part_count=plan.part_count,
+            expires_at=_iso(datetime.now(UTC) + lifetime),
+            usage=usage,
+        )
+
+    def _multipart(self, sub: str, upload_id: str) -> tuple[Reservation, MultipartTarget]:
+        """The caller's open multipart upload, or 404 for anything else."""
+        found = self._ledger.reservation(sub, upload_id) if is_upload_id(upload_id) else None
+        if found is None or found.key is None or not found.s3_upload_id or not found.part_bytes:
+            raise NotFound("no such multipart upload in progress")
+        return found, MultipartTarget(found.key, found.s3_upload_id, found.part_bytes)
+
+    def sign_parts(self, sub: str, upload_id: str, part_numbers: list[int]) -> SignedParts:
+        reservation, target = self._multipart(sub, upload_id)
+        plan = PartPlan(size=reservation.bytes, part_bytes=target.part_bytes)
+        outside = sorted(n for n in part_numbers if n > plan.part_count)
+        if outside:
+            raise InvalidRequest(f"this upload has parts 1 to {plan.part_count}, not {outside}")
+        parts = []
+        for number in dict.fromkeys(part_numbers):
+            put = presign_part(
+                self._s3,
+                bucket=self._settings.bucket_name,
+                key=target.key,
+                s3_upload_id=target.s3_upload_id,
+                part_number=number,
+                size=plan.part_size(number),
+                expires_in=self._settings.url_expiry_seconds,
+            )
+            parts.append(SignedPart(part_number=number, url=put.url, headers=put.headers))
+        return SignedParts(parts=parts)
+
+    def list_parts(self, sub: str, upload_id: str) -> UploadedParts:
+        _, target = self._multipart(sub, upload_id)
+        return UploadedParts(parts=self._uploaded_parts(target))
+
+    def _uploaded_parts(self, target: MultipartTarget) -> list[UploadedPart]:
+        pages = self._s3.get_paginator("list_parts").paginate(
+            Bucket=self._settings.bucket_name, Key=target.key, UploadId=target.s3_upload_id
+        )
+        try:
+            return [
+                UploadedPart(
+                    part_number=part["PartNumber"], size=part["Size"], etag=part["ETag"].strip('"')
+                )
+                for page in pages
+                for part in page.get("Parts", [])
+            ]
+        except self._s3.exceptions.NoSuchUpload:
+            raise NotFound("this multipart upload has expired or was aborted") from None
+
+    def complete(self, sub: str, upload_id: str, request: CompleteRequest) -> CompletedUpload:
+        """Completes a multipart upload once S3's own list of parts fits the reservation."""
+        reservation, target = self._multipart(sub, upload_id)
+        uploaded = {part.part_number: part for part in self._uploaded_parts(target)}
+        total = sum(part.size for part in uploaded.values())
+        if total > reservation.bytes:
+            self.abort(sub, upload_id)
+            raise PayloadTooLarge(
+                f"The parts hold {total} bytes but {reservation.bytes} were reserved; "
+                "the upload was aborted."
+            )
+        named = {part.part_number: part.etag.strip('"') for part in request.parts}
+        missing = sorted(
+            n for n, etag in named.items() if uploaded.get(n) is None or uploaded[n].etag != etag
+        )
+        if missing:
+            raise InvalidRequest(f"parts {missing} were not uploaded with those ETags")
+        completed = self._s3.complete_multipart_upload(
+            Bucket=self._settings.bucket_name,
+            Key=target.key,
+            UploadId=target.s3_upload_id,
+            MultipartUpload={
+                "Parts": [{"PartNumber": n, "ETag": f'"{named[n]}"'} for n in sorted(named)]
+            },
+        )
+        size = sum(uploaded[n].size for n in named)
+        return CompletedUpload(key=target.key, size=size, etag=completed["ETag"].strip('"'))
+
+    def abort(self, sub: str, upload_id: str) -> None:
+        """Aborts in S3 first, so no part can complete after the reservation is gone."""
+        reservation, target = self._multipart(sub, upload_id)
+        self._abort_in_s3(target)
+        self._ledger.release(reservation)
+
+    def _abort_in_s3(self, target: MultipartTarget) -> None:
+        with contextlib.suppress(self._s3.exceptions.NoSuchUpload):
+            self._s3.abort_multipart_upload(
+                Bucket=self._settings.bucket_name, Key=target.key, UploadId=target.s3_upload_id
+            )
+
+    def sweep(self) -> int:
+        """Releases expired reservations and aborts the multipart uploads among them."""
+        released = self._ledger.release_expired()
+        for reservation in released:
+            if reservation.key and reservation.s3_upload_id and reservation.part_bytes:
+                self._abort_in_s3(
+                    MultipartTarget(
+                        reservation.key, reservation.s3_upload_id, reservation.part_bytes
+                    )
+                )
+        return len(released)
 
     def usage(self, sub: str) -> Usage:
         return self._ledger.usage(sub)

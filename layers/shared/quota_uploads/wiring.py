@@ -70,7 +70,9 @@ def reconciler() -> Reconciler:
     from quota_uploads.reconcile import Reconciler
 
     config = settings()
-    return Reconciler(ledger(), s3(), config.bucket_name, config.reconcile_settle_seconds)
+    return Reconciler(
+        ledger(), s3(), config.bucket_name, config.reconcile_settle_seconds, uploads().sweep
+    )
 
 
 def reset() -> None:
