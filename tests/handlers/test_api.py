@@ -252,6 +252,7 @@ def small_parts(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setenv("MULTIPART_THRESHOLD_BYTES", "100")
     monkeypatch.setenv("MULTIPART_PART_BYTES", "40")
+    monkeypatch.setenv("MULTIPART_MIN_PART_BYTES", "1")
     monkeypatch.setattr("moto.s3.models.S3_UPLOAD_PART_MIN_SIZE", 1)
     wiring.reset()
 
@@ -375,3 +376,24 @@ def test_the_sweeper_aborts_an_abandoned_multipart_upload(monkeypatch: pytest.Mo
     assert invoke("reservation_sweeper", sample_event("schedule")) == {"released": 1}
     assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
     assert call("GET", "/usage")[1]["reservedBytes"] == 0
+
+
+@pytest.mark.usefixtures("small_parts")
+def test_a_client_may_choose_multipart_and_its_part_size() -> None:
+    status, grant = upload(90, multipart=True, partSize=30)
+    assert (status, grant["method"], grant["partSize"], grant["partCount"]) == (
+        201,
+        "MULTIPART",
+        30,
+        3,
+    )
+    status, grant = upload(250, multipart=False)
+    assert (status, grant["method"]) == (201, "PUT")
+    assert upload(250, partSize=0)[0] == 400
+    assert upload(10**9, partSize=1)[0] == 400  # over 10,000 parts
+
+
+def test_parts_below_s3s_floor_are_refused() -> None:
+    status, body = upload(900, multipart=True, partSize=100)
+    assert status == 400
+    assert "partSize" in body["message"]

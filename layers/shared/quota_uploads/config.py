@@ -34,6 +34,8 @@ class Settings:
     alerts_topic_arn: str = ""
     multipart_threshold_bytes: int = 100 * MIB
     multipart_part_bytes: int = 64 * MIB
+    # S3's own floor for every part but the last; lowered only for local stacks.
+    multipart_min_part_bytes: int = 5 * MIB
     # Matches the bucket's rule aborting incomplete multipart uploads after a day.
     multipart_lifetime_seconds: int = 86400
 
@@ -62,6 +64,7 @@ class Settings:
                     env, "MULTIPART_THRESHOLD_BYTES", 100 * MIB
                 ),
                 multipart_part_bytes=_non_negative(env, "MULTIPART_PART_BYTES", 64 * MIB),
+                multipart_min_part_bytes=_non_negative(env, "MULTIPART_MIN_PART_BYTES", 5 * MIB),
                 multipart_lifetime_seconds=_non_negative(
                     env, "MULTIPART_RESERVATION_SECONDS", 86400
                 ),

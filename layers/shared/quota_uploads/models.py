@@ -39,6 +39,14 @@ class UploadRequest(ApiModel):
     checksum_sha256: str | None = Field(
         default=None, description="Base64 SHA-256 of the file; S3 then verifies the bytes."
     )
+    multipart: bool | None = Field(
+        default=None,
+        description="Ask for (true) or against (false) a multipart upload; else the size decides.",
+    )
+    part_size: Annotated[StrictInt, Field(ge=1)] | None = Field(
+        default=None,
+        description="Part size for a multipart upload, when the client chunks the file itself.",
+    )
 
     @field_validator("filename")
     @classmethod

@@ -32,7 +32,7 @@ from quota_uploads.models import (
     Usage,
     UserQuota,
 )
-from quota_uploads.multipart import PartPlan
+from quota_uploads.multipart import MAX_PARTS, PartPlan
 from quota_uploads.presign import presign_part, presign_put
 
 if TYPE_CHECKING:
@@ -53,12 +53,32 @@ class Uploads:
         if request.size > MAX_OBJECT_BYTES:
             raise PayloadTooLarge(f"An object can be at most {MAX_OBJECT_BYTES} bytes (5 TiB).")
         self._check_content_type(request)
-        multipart = request.size > min(
-            self._settings.multipart_threshold_bytes, MAX_SINGLE_PUT_BYTES
-        )
-        if multipart:
-            return self._start_multipart(sub, request)
+        multipart = request.multipart
+        if multipart is None:
+            multipart = request.size > self._settings.multipart_threshold_bytes
+        if request.size > MAX_SINGLE_PUT_BYTES and request.multipart is False:
+            raise PayloadTooLarge(
+                f"A single PUT carries at most {MAX_SINGLE_PUT_BYTES} bytes (5 GiB); "
+                "larger files need a multipart upload."
+            )
+        if multipart or request.size > MAX_SINGLE_PUT_BYTES:
+            return self._start_multipart(sub, request, self._part_plan(request))
         return self._start_single(sub, request)
+
+    def _part_plan(self, request: UploadRequest) -> PartPlan:
+        floor = self._settings.multipart_min_part_bytes
+        if request.part_size is None:
+            preferred = max(self._settings.multipart_part_bytes, floor)
+            return PartPlan.for_size(request.size, preferred)
+        plan = PartPlan(size=request.size, part_bytes=request.part_size)
+        if request.part_size < floor and plan.part_count > 1:
+            raise InvalidRequest(f"partSize must be at least {floor} bytes")
+        if request.part_size > MAX_SINGLE_PUT_BYTES or plan.part_count > MAX_PARTS:
+            raise InvalidRequest(
+                f"partSize must be at most {MAX_SINGLE_PUT_BYTES} bytes and split the file "
+                f"into at most {MAX_PARTS} parts"
+            )
+        return plan
 
     def _check_content_type(self, request: UploadRequest) -> None:
         allowed = self._settings.allowed_content_types
@@ -92,7 +112,7 @@ class Uploads:
             usage=usage,
         )
 
-    def _start_multipart(self, sub: str, request: UploadRequest) -> MultipartGrant:
+    def _start_multipart(self, sub: str, request: UploadRequest, plan: PartPlan) -> MultipartGrant:
         """Opens the S3 multipart upload, then reserves the whole declared size for it.
 
         The upload is opened first so its id can live in the reservation (one write); a
@@ -100,7 +120,6 @@ class Uploads:
         """
         upload_id = new_upload_id()
         key = object_key(sub, upload_id, request.filename)
-        plan = PartPlan.for_size(request.size, self._settings.multipart_part_bytes)
         bucket = self._settings.bucket_name
         created = self._s3.create_multipart_upload(
             Bucket=bucket, Key=key, ContentType=request.content_type
