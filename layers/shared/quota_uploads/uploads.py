@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -33,7 +34,7 @@ from quota_uploads.models import (
     UserQuota,
 )
 from quota_uploads.multipart import MAX_PARTS, PartPlan
-from quota_uploads.presign import presign_part, presign_put
+from quota_uploads.presign import UploadSigner
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -44,10 +45,18 @@ def _iso(moment: datetime) -> str:
 
 
 class Uploads:
-    def __init__(self, settings: Settings, ledger: Ledger, s3: S3Client) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        ledger: Ledger,
+        s3: Callable[[], S3Client],
+        signer: UploadSigner,
+    ) -> None:
         self._settings = settings
         self._ledger = ledger
+        # Made on first use: granting a single PUT needs no S3 client at all.
         self._s3 = s3
+        self._signer = signer
 
     def start(self, sub: str, request: UploadRequest) -> UploadGrant | MultipartGrant:
         if request.size > MAX_OBJECT_BYTES:
@@ -94,9 +103,7 @@ class Uploads:
         usage = self._ledger.grant(sub, upload_id, request.size)
         expiry = self._settings.url_expiry_seconds
         expires_at = datetime.now(UTC) + timedelta(seconds=expiry)
-        put = presign_put(
-            self._s3,
-            bucket=self._settings.bucket_name,
+        put = self._signer.put(
             key=key,
             size=request.size,
             content_type=request.content_type,
@@ -121,14 +128,14 @@ class Uploads:
         upload_id = new_upload_id()
         key = object_key(sub, upload_id, request.filename)
         bucket = self._settings.bucket_name
-        created = self._s3.create_multipart_upload(
+        created = self._s3().create_multipart_upload(
             Bucket=bucket, Key=key, ContentType=request.content_type
         )
         target = MultipartTarget(key, created["UploadId"], plan.part_bytes)
         try:
             usage = self._ledger.grant(sub, upload_id, request.size, multipart=target)
         except ClientError:
-            self._s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=target.s3_upload_id)
+            self._s3().abort_multipart_upload(Bucket=bucket, Key=key, UploadId=target.s3_upload_id)
             raise
         lifetime = timedelta(seconds=self._settings.multipart_lifetime_seconds)
         return MultipartGrant(
@@ -155,9 +162,7 @@ class Uploads:
             raise InvalidRequest(f"this upload has parts 1 to {plan.part_count}, not {outside}")
         parts = []
         for number in dict.fromkeys(part_numbers):
-            put = presign_part(
-                self._s3,
-                bucket=self._settings.bucket_name,
+            put = self._signer.part(
                 key=target.key,
                 s3_upload_id=target.s3_upload_id,
                 part_number=number,
@@ -172,8 +177,12 @@ class Uploads:
         return UploadedParts(parts=self._uploaded_parts(target))
 
     def _uploaded_parts(self, target: MultipartTarget) -> list[UploadedPart]:
-        pages = self._s3.get_paginator("list_parts").paginate(
-            Bucket=self._settings.bucket_name, Key=target.key, UploadId=target.s3_upload_id
+        pages = (
+            self._s3()
+            .get_paginator("list_parts")
+            .paginate(
+                Bucket=self._settings.bucket_name, Key=target.key, UploadId=target.s3_upload_id
+            )
         )
         try:
             return [
@@ -183,7 +192,7 @@ class Uploads:
                 for page in pages
                 for part in page.get("Parts", [])
             ]
-        except self._s3.exceptions.NoSuchUpload:
+        except self._s3().exceptions.NoSuchUpload:
             raise NotFound("this multipart upload has expired or was aborted") from None
 
     def complete(self, sub: str, upload_id: str, request: CompleteRequest) -> CompletedUpload:
@@ -203,7 +212,7 @@ class Uploads:
         )
         if missing:
             raise InvalidRequest(f"parts {missing} were not uploaded with those ETags")
-        completed = self._s3.complete_multipart_upload(
+        completed = self._s3().complete_multipart_upload(
             Bucket=self._settings.bucket_name,
             Key=target.key,
             UploadId=target.s3_upload_id,
@@ -221,8 +230,8 @@ class Uploads:
         self._ledger.release(reservation)
 
     def _abort_in_s3(self, target: MultipartTarget) -> None:
-        with contextlib.suppress(self._s3.exceptions.NoSuchUpload):
-            self._s3.abort_multipart_upload(
+        with contextlib.suppress(self._s3().exceptions.NoSuchUpload):
+            self._s3().abort_multipart_upload(
                 Bucket=self._settings.bucket_name, Key=target.key, UploadId=target.s3_upload_id
             )
 
@@ -252,8 +261,8 @@ class Uploads:
         if next_token:
             params["ContinuationToken"] = next_token
         try:
-            page = self._s3.list_objects_v2(**params)  # type: ignore[arg-type]
-        except self._s3.exceptions.ClientError as error:
+            page = self._s3().list_objects_v2(**params)  # type: ignore[arg-type]
+        except self._s3().exceptions.ClientError as error:
             if error.response.get("Error", {}).get("Code") == "InvalidArgument":
                 raise InvalidRequest("nextToken is not a token this API issued") from None
             raise
@@ -279,12 +288,12 @@ class Uploads:
         if owner is None or owner.sub != sub:
             raise NotFound("no such file")
         try:
-            self._s3.head_object(Bucket=self._settings.bucket_name, Key=key)
-        except self._s3.exceptions.ClientError as error:
+            self._s3().head_object(Bucket=self._settings.bucket_name, Key=key)
+        except self._s3().exceptions.ClientError as error:
             if error.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
                 raise NotFound("no such file") from None
             raise
-        self._s3.delete_object(Bucket=self._settings.bucket_name, Key=key)
+        self._s3().delete_object(Bucket=self._settings.bucket_name, Key=key)
 
     def set_quota(self, user_id: str, quota_bytes: int | None) -> UserQuota:
         if not is_valid_sub(user_id):

@@ -6,6 +6,7 @@ points the real code at its embedded AWS.
 
 from __future__ import annotations
 
+import os
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +18,9 @@ if TYPE_CHECKING:
     from mypy_boto3_sns import SNSClient
 
     from quota_uploads.ledger import Ledger
+    from quota_uploads.presign import UploadSigner
     from quota_uploads.reconcile import Reconciler
+    from quota_uploads.sigv4 import Credentials
     from quota_uploads.uploads import Uploads
 
 
@@ -59,10 +62,45 @@ def ledger() -> Ledger:
 
 
 @cache
+def signer() -> UploadSigner:
+    from quota_uploads.presign import UploadSigner
+    from quota_uploads.sigv4 import S3Presigner
+
+    config = settings()
+    # The same variables botocore reads, so both signers agree on where S3 is.
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    presigner = None
+    if region and S3Presigner.supports(config.bucket_name, endpoint, config.s3_addressing_style):
+        presigner = S3Presigner(
+            bucket=config.bucket_name,
+            region=region,
+            endpoint_url=endpoint,
+            credentials=_current_credentials,
+        )
+    return UploadSigner(config.bucket_name, s3, presigner)
+
+
+@cache
+def _credential_provider() -> Any:
+    import botocore.session
+
+    return botocore.session.get_session().get_credentials()
+
+
+def _current_credentials() -> Credentials:
+    """The process's AWS credentials as they are now (refreshed when they rotate)."""
+    from quota_uploads.sigv4 import Credentials
+
+    frozen = _credential_provider().get_frozen_credentials()
+    return Credentials(frozen.access_key, frozen.secret_key, frozen.token)
+
+
+@cache
 def uploads() -> Uploads:
     from quota_uploads.uploads import Uploads
 
-    return Uploads(settings(), ledger(), s3())
+    return Uploads(settings(), ledger(), s3, signer())
 
 
 @cache
@@ -77,5 +115,15 @@ def reconciler() -> Reconciler:
 
 def reset() -> None:
     """Forget everything built, so the next use reads the environment again (tests, local stack)."""
-    for built in (settings, dynamodb, s3, sns, ledger, uploads, reconciler):
+    for built in (
+        settings,
+        dynamodb,
+        s3,
+        sns,
+        ledger,
+        signer,
+        _credential_provider,
+        uploads,
+        reconciler,
+    ):
         built.cache_clear()
