@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 from quota_uploads.s3_events import ObjectEvent
 
@@ -22,7 +23,7 @@ class ObjectState:
     order: str
     event_time: str
 
-    @property
+    @cached_property
     def stamp(self) -> str:
         """Total order of states for one key; a create and a delete at one order: the delete."""
         return f"{self.order}|{0 if self.exists else 1}|{self.etag}"

@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 import unicodedata
 import uuid
-from dataclasses import dataclass
+from functools import lru_cache
+from typing import NamedTuple
 
 USERS_PREFIX = "users/"
 MAX_FILENAME_BYTES = 255
@@ -26,6 +27,7 @@ class InvalidKey(ValueError):
     """A key or identifier that does not fit the scheme."""
 
 
+@lru_cache(maxsize=4096)
 def is_valid_sub(sub: str) -> bool:
     return bool(_SUB.fullmatch(sub))
 
@@ -67,21 +69,23 @@ def user_prefix(sub: str) -> str:
     return f"{USERS_PREFIX}{sub}/"
 
 
-@dataclass(frozen=True)
-class ObjectOwner:
+class ObjectOwner(NamedTuple):
     sub: str
     upload_id: str | None
 
 
 def owner_of(key: str) -> ObjectOwner | None:
     """Whose quota an object counts against, or None for a key outside the scheme."""
-    if not key.startswith(USERS_PREFIX) or len(key.encode()) > MAX_OBJECT_KEY_BYTES:
+    if not key.startswith(USERS_PREFIX):
+        return None
+    # A character is at most 4 bytes in UTF-8: encode only keys that might be too long.
+    if len(key) * 4 > MAX_OBJECT_KEY_BYTES and len(key.encode()) > MAX_OBJECT_KEY_BYTES:
         return None
     parts = key[len(USERS_PREFIX) :].split("/")
     if len(parts) < 2 or not is_valid_sub(parts[0]) or not parts[-1]:
         return None
     upload_id = parts[1] if len(parts) == 3 and _UPLOAD_ID.fullmatch(parts[1]) else None
-    return ObjectOwner(sub=parts[0], upload_id=upload_id)
+    return ObjectOwner(parts[0], upload_id)
 
 
 def user_pk(sub: str) -> str:

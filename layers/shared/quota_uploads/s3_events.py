@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import unquote_plus
 
 from quota_uploads.keys import ObjectOwner, owner_of
@@ -18,9 +17,12 @@ class MalformedEvent(ValueError):
     """A message that is not an S3 event notification this service can apply."""
 
 
-@dataclass(frozen=True)
-class ObjectEvent:
-    """One change to one object: it now exists with ``size`` bytes, or it is gone."""
+class ObjectEvent(NamedTuple):
+    """One change to one object: it now exists with ``size`` bytes, or it is gone.
+
+    A NamedTuple, not a frozen dataclass: a batch makes one per record, and tuples are built
+    several times faster.
+    """
 
     key: str
     owner: ObjectOwner
@@ -59,15 +61,21 @@ def parse_notification(body: str) -> list[ObjectEvent]:
     records = message.get("Records")
     if not isinstance(records, list):
         raise MalformedEvent("message has no Records list")
-    events = (_parse_record(record) for record in records)
-    return [event for event in events if event is not None]
+    events = []
+    for record in records:
+        event = _parse_record(record)
+        if event is not None:
+            events.append(event)
+    return events
 
 
 def _parse_record(record: Any) -> ObjectEvent | None:
     try:
         name: str = record["eventName"]
         obj = record["s3"]["object"]
-        key = unquote_plus(obj["key"])
+        raw_key: str = obj["key"]
+        # Keys arrive form-encoded; most need no decoding, and unquote_plus is the costliest step.
+        key = unquote_plus(raw_key) if "%" in raw_key or "+" in raw_key else raw_key
         event_time: str = record["eventTime"]
         sequencer = obj.get("sequencer")
         exists = name.startswith("ObjectCreated:")
@@ -86,12 +94,4 @@ def _parse_record(record: Any) -> ObjectEvent | None:
     owner = owner_of(key)
     if owner is None:
         return None
-    return ObjectEvent(
-        key=key,
-        owner=owner,
-        exists=exists,
-        size=size,
-        etag=etag,
-        order=order_key(sequencer, event_time),
-        event_time=event_time,
-    )
+    return ObjectEvent(key, owner, exists, size, etag, order_key(sequencer, event_time), event_time)
