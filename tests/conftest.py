@@ -27,6 +27,8 @@ TEST_ENV = {
     "RESERVATION_GRACE_SECONDS": "120",
     "POWERTOOLS_SERVICE_NAME": "quota-uploads",
     "POWERTOOLS_METRICS_NAMESPACE": "QuotaUploads",
+    # In-process moto intercepts botocore only; the hand-written client is tested over HTTP.
+    "DYNAMODB_CLIENT": "botocore",
 }
 
 

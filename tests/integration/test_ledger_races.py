@@ -21,9 +21,11 @@ from botocore.config import Config
 from local_stack.dynamodb_local import running_dynamodb_local
 from local_stack.template import create_table_request
 from quota_uploads.config import Settings
+from quota_uploads.dynamodb_fast import FastDynamoDB
 from quota_uploads.errors import QuotaExceeded
 from quota_uploads.ledger import Ledger
 from quota_uploads.s3_events import parse_notification
+from quota_uploads.sigv4 import Credentials
 from tests.support.s3_notifications import notification, record
 
 pytestmark = pytest.mark.integration
@@ -53,10 +55,21 @@ def client(endpoint: str) -> Any:
     )
 
 
+def fast_client(endpoint: str) -> Any:
+    return FastDynamoDB(
+        region="us-east-1",
+        endpoint_url=endpoint,
+        credentials=lambda: Credentials("local", "local"),
+        botocore_client=lambda: client(endpoint),
+    )
+
+
 def ledgers(endpoint: str, count: int, clock: Callable[[], float] | None = None) -> list[Ledger]:
+    """Every other ledger uses the hand-written client the API uses in production."""
     settings = Settings(table_name=TABLE, bucket_name="unused", default_quota_bytes=QUOTA)
     extra = {"clock": clock} if clock else {}
-    return [Ledger(client(endpoint), settings, **extra) for _ in range(count)]
+    makers = [client, fast_client]
+    return [Ledger(makers[n % 2](endpoint), settings, **extra) for n in range(count)]
 
 
 def race(workers: list[Callable[[], Any]]) -> list[Any]:

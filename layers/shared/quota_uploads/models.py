@@ -29,6 +29,8 @@ class ApiModel(BaseModel):
         serialize_by_alias=True,
         extra="forbid",
         frozen=True,
+        # Schemas are built on first use, so a cold start pays only for the route it serves.
+        defer_build=True,
     )
 
 

@@ -1,0 +1,183 @@
+"""The two DynamoDB calls on the grant path, signed and sent by hand; everything else via botocore.
+
+``make bench`` showed botocore's request pipeline as the largest share of a grant: ~300 µs of
+client CPU per ``UpdateItem`` and, on a cold start, ~240 ms to import boto3 and build a client.
+``UpdateItem`` and ``GetItem`` here are a JSON body, a SigV4 ``Authorization`` header (proven
+identical to botocore's in ``tests/unit/test_dynamodb_fast.py``) and one keep-alive connection
+per thread. Any other operation, the ``exceptions`` namespace, and every error go through a
+botocore client made on first need, so callers see exactly botocore's classes and responses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import http.client
+import json
+import random
+import threading
+import time
+import zlib
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from quota_uploads.sigv4 import Credentials
+
+_TARGET_PREFIX = "DynamoDB_20120810."
+_CONTENT_TYPE = "application/x-amz-json-1.0"
+# Enough for a dropped keep-alive connection or a brief throttle; a longer trouble is handed to
+# botocore, whose own retry policy then applies in full.
+_MAX_ATTEMPTS = 3
+_RETRYABLE_CODES = {
+    "ThrottlingException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "TransactionInProgressException",
+    "InternalServerError",
+    "ServiceUnavailable",
+}
+
+
+class _Retry(Exception):
+    """An answer worth asking again."""
+
+
+class FastDynamoDB:
+    def __init__(
+        self,
+        *,
+        region: str,
+        credentials: Callable[[], Credentials],
+        botocore_client: Callable[[], Any],
+        endpoint_url: str | None = None,
+    ) -> None:
+        parts = urlsplit(endpoint_url or f"https://dynamodb.{region}.amazonaws.com")
+        self._secure = parts.scheme == "https"
+        self._netloc = parts.netloc
+        self._host = parts.netloc.removesuffix(":443" if self._secure else ":80")
+        self._region = region
+        self._credentials = credentials
+        self._botocore = botocore_client
+        self._local = threading.local()
+
+    def update_item(self, **params: Any) -> dict[str, Any]:
+        return self._call("UpdateItem", params)
+
+    def get_item(self, **params: Any) -> dict[str, Any]:
+        return self._call("GetItem", params)
+
+    def __getattr__(self, name: str) -> Any:
+        # Every other operation, ``exceptions``, ``meta`` and paginators: botocore's own.
+        return getattr(self._botocore(), name)
+
+    def _call(self, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        body = json.dumps(params, separators=(",", ":")).encode()
+        for attempt in range(_MAX_ATTEMPTS):
+            try:
+                return self._attempt(operation, body)
+            except _Retry:
+                if attempt == _MAX_ATTEMPTS - 1:
+                    break
+                time.sleep(random.uniform(0, 0.05 * 2**attempt))  # noqa: S311 - jitter
+        # Out of fast attempts: let botocore make the call, and raise its error if it fails.
+        method = getattr(self._botocore(), _snake(operation))
+        result: dict[str, Any] = method(**params)
+        return result
+
+    def _attempt(self, operation: str, body: bytes) -> dict[str, Any]:
+        headers = self.signed_headers(operation, body, datetime.now(UTC))
+        try:
+            connection = self._connection()
+            connection.request("POST", "/", body=body, headers=headers)
+            response = connection.getresponse()
+            data = response.read()
+        except (OSError, http.client.HTTPException):
+            self._local.connection = None
+            raise _Retry from None
+        crc = response.getheader("x-amz-crc32")
+        if crc is not None and int(crc) != zlib.crc32(data):
+            raise _Retry
+        if response.status == 200:
+            answer: dict[str, Any] = json.loads(data)
+            return answer
+        error = json.loads(data or b"{}")
+        code = str(error.get("__type", "")).rsplit("#", 1)[-1]
+        if response.status >= 500 or code in _RETRYABLE_CODES:
+            raise _Retry
+        raise self._client_error(operation, response.status, code, error)
+
+    def _client_error(
+        self, operation: str, status: int, code: str, error: Mapping[str, Any]
+    ) -> Exception:
+        """The exception botocore would raise for this answer, with the same response dict."""
+        client = self._botocore()
+        message = error.get("message", error.get("Message", ""))
+        response = {
+            key: value
+            for key, value in error.items()
+            if key not in ("__type", "message", "Message")
+        }
+        response["Error"] = {"Code": code, "Message": message}
+        response["ResponseMetadata"] = {"HTTPStatusCode": status}
+        exception: Exception = client.exceptions.from_code(code)(response, operation)
+        return exception
+
+    def _connection(self) -> http.client.HTTPConnection:
+        connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            if self._secure:
+                connection = http.client.HTTPSConnection(self._netloc, timeout=10)
+            else:
+                connection = http.client.HTTPConnection(self._netloc, timeout=10)
+            self._local.connection = connection
+        return connection
+
+    def signed_headers(self, operation: str, body: bytes, now: datetime) -> dict[str, str]:
+        """The request's headers with SigV4 ``Authorization``, as botocore signs them."""
+        credentials = self._credentials()
+        amz_date = now.strftime("%Y%m%dT%H%M%SZ")
+        headers = {
+            "Content-Type": _CONTENT_TYPE,
+            "X-Amz-Target": _TARGET_PREFIX + operation,
+            "X-Amz-Date": amz_date,
+        }
+        if credentials.token is not None:
+            headers["X-Amz-Security-Token"] = credentials.token
+        signed_values = {name.lower(): " ".join(value.split()) for name, value in headers.items()}
+        signed_values["host"] = self._host
+        names = sorted(signed_values)
+        signed = ";".join(names)
+        canonical_request = "\n".join(
+            [
+                "POST",
+                "/",
+                "",
+                "".join(f"{name}:{signed_values[name]}\n" for name in names),
+                signed,
+                hashlib.sha256(body).hexdigest(),
+            ]
+        )
+        scope = f"{amz_date[:8]}/{self._region}/dynamodb/aws4_request"
+        string_to_sign = "\n".join(
+            [
+                "AWS4-HMAC-SHA256",
+                amz_date,
+                scope,
+                hashlib.sha256(canonical_request.encode()).hexdigest(),
+            ]
+        )
+        key = f"AWS4{credentials.secret_key}".encode()
+        for part in (amz_date[:8], self._region, "dynamodb", "aws4_request"):
+            key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+        signature = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+        headers["Authorization"] = (
+            f"AWS4-HMAC-SHA256 Credential={credentials.access_key}/{scope}, "
+            f"SignedHeaders={signed}, Signature={signature}"
+        )
+        return headers
+
+
+def _snake(operation: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in operation).lstrip("_")

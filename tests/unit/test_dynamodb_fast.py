@@ -1,0 +1,172 @@
+"""The hand-written DynamoDB calls: botocore's signature, botocore's answers and errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.config import Config
+from botocore.credentials import Credentials as BotocoreCredentials
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from moto.server import ThreadedMotoServer
+
+from local_stack.stack import free_port
+from quota_uploads.dynamodb_fast import FastDynamoDB
+from quota_uploads.sigv4 import Credentials
+
+NOW = datetime(2026, 11, 24, 23, 59, 58, tzinfo=UTC)
+KEY = {"pk": {"S": "USER#alice"}, "sk": {"S": "USAGE"}}
+
+
+def fast(endpoint: str | None, token: str | None = None, region: str = "us-east-1") -> FastDynamoDB:
+    return FastDynamoDB(
+        region=region,
+        endpoint_url=endpoint,
+        credentials=lambda: Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG", token),
+        botocore_client=lambda: botocore_client(endpoint, region),
+    )
+
+
+def botocore_client(endpoint: str | None, region: str = "us-east-1") -> Any:
+    return boto3.client(
+        "dynamodb",
+        endpoint_url=endpoint,
+        region_name=region,
+        aws_access_key_id="AKIDEXAMPLE",
+        aws_secret_access_key="wJalrXUtnFEMI/K7MDENG",
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    operation=st.sampled_from(["UpdateItem", "GetItem"]),
+    body=st.binary(max_size=300),
+    token=st.none() | st.text("abcXYZ019+/=", min_size=1, max_size=40),
+    region=st.sampled_from(["us-east-1", "eu-west-1"]),
+    endpoint=st.sampled_from([None, "http://127.0.0.1:8000", "https://localhost:443"]),
+)
+def test_the_signature_is_botocores(
+    operation: str, body: bytes, token: str | None, region: str, endpoint: str | None
+) -> None:
+    client = fast(endpoint, token, region)
+    headers = client.signed_headers(operation, body, NOW)
+    url = endpoint or f"https://dynamodb.{region}.amazonaws.com"
+    request = AWSRequest(
+        method="POST",
+        url=url + "/",
+        data=body,
+        headers={k: v for k, v in headers.items() if k != "Authorization"},
+    )
+    request.context["timestamp"] = NOW.strftime("%Y%m%dT%H%M%SZ")
+    signer = SigV4Auth(
+        BotocoreCredentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG", token), "dynamodb", region
+    )
+    pytest.MonkeyPatch().setattr(
+        "botocore.auth.get_current_datetime", lambda: NOW.replace(tzinfo=None)
+    )
+    signer.add_auth(request)
+    assert headers["Authorization"] == request.headers["Authorization"]
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[str]:
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    url = f"http://127.0.0.1:{port}"
+    botocore_client(url).create_table(
+        TableName="t",
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    yield url
+    server.stop()
+
+
+def without_metadata(answer: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in answer.items() if k != "ResponseMetadata"}
+
+
+def test_answers_are_botocores(endpoint: str) -> None:
+    ours, theirs = fast(endpoint), botocore_client(endpoint)
+    update = {
+        "TableName": "t",
+        "Key": KEY,
+        "UpdateExpression": "ADD n :one SET s = :s",
+        "ExpressionAttributeValues": {":one": {"N": "1"}, ":s": {"S": "ü ✓"}},
+        "ReturnValues": "ALL_NEW",
+    }
+    mine = ours.update_item(**update)
+    assert mine["Attributes"]["n"] == {"N": "1"}
+    assert without_metadata(theirs.update_item(**update))["Attributes"]["n"] == {"N": "2"}
+    assert without_metadata(ours.get_item(TableName="t", Key=KEY, ConsistentRead=True)) == (
+        without_metadata(theirs.get_item(TableName="t", Key=KEY, ConsistentRead=True))
+    )
+    assert ours.get_item(TableName="t", Key={**KEY, "sk": {"S": "none"}}) == {}
+
+
+def test_a_failed_condition_raises_botocores_exception_with_the_old_item(endpoint: str) -> None:
+    ours = fast(endpoint)
+    request = {
+        "TableName": "t",
+        "Key": KEY,
+        "UpdateExpression": "SET s = :s",
+        "ConditionExpression": "attribute_not_exists(pk)",
+        "ExpressionAttributeValues": {":s": {"S": "x"}},
+        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+    }
+    ours.update_item(
+        TableName="t",
+        Key=KEY,
+        UpdateExpression="SET s = :s",
+        ExpressionAttributeValues={":s": {"S": "old"}},
+    )
+    with pytest.raises(ours.exceptions.ConditionalCheckFailedException) as mine:
+        ours.update_item(**request)
+    with pytest.raises(
+        botocore_client(endpoint).exceptions.ConditionalCheckFailedException
+    ) as theirs:
+        botocore_client(endpoint).update_item(**request)
+    assert mine.value.response["Error"]["Code"] == theirs.value.response["Error"]["Code"]
+    assert mine.value.response["Item"] == theirs.value.response["Item"]
+
+
+def test_other_operations_are_botocores(endpoint: str) -> None:
+    assert fast(endpoint).describe_table(TableName="t")["Table"]["TableName"] == "t"
+
+
+def test_an_unreachable_endpoint_falls_back_to_botocores_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from botocore.exceptions import EndpointConnectionError
+
+    monkeypatch.setattr("quota_uploads.dynamodb_fast.time.sleep", lambda _: None)
+    dead = f"http://127.0.0.1:{free_port()}"
+    client = FastDynamoDB(
+        region="us-east-1",
+        endpoint_url=dead,
+        credentials=lambda: Credentials("a", "b"),
+        botocore_client=lambda: boto3.client(
+            "dynamodb",
+            endpoint_url=dead,
+            region_name="us-east-1",
+            aws_access_key_id="a",
+            aws_secret_access_key="b",
+            config=Config(retries={"max_attempts": 1}),
+        ),
+    )
+    with pytest.raises(EndpointConnectionError):
+        client.get_item(TableName="t", Key=KEY)
