@@ -39,6 +39,7 @@ from quota_uploads.models import (
     Usage,
     UserQuota,
 )
+from quota_uploads.tracing import traced
 from quota_uploads.validation import describe_validation_errors
 
 logger = Logger()
@@ -211,6 +212,7 @@ def openapi_document() -> str:
     )
 
 
+@traced
 @metrics.log_metrics
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -11,11 +11,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from quota_uploads import wiring
+from quota_uploads.tracing import traced
 
 logger = Logger()
 metrics = Metrics()
 
 
+@traced
 @metrics.log_metrics
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:

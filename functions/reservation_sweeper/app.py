@@ -8,10 +8,12 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from quota_uploads import wiring
+from quota_uploads.tracing import traced
 
 logger = Logger()
 
 
+@traced
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     released = wiring.uploads().sweep()

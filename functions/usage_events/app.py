@@ -24,11 +24,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from quota_uploads import wiring
 from quota_uploads.notifications import crossing_message, publish_crossing
 from quota_uploads.s3_events import MalformedEvent, ObjectEvent, parse_notification
+from quota_uploads.tracing import traced
 
 logger = Logger()
 metrics = Metrics()
 
 
+@traced
 @metrics.log_metrics
 @logger.inject_lambda_context
 @event_source(data_class=SQSEvent)
