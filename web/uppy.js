@@ -2,24 +2,11 @@
 // Uppy sees each file, so it sends the size; it also chunks files itself, so it asks for
 // multipart and names its part size, using the same rule as the service.
 import { AwsS3, Dashboard, Uppy } from "/vendor/uppy/uppy.min.mjs";
+import { signIn } from "/session.js";
 
 const user = new URLSearchParams(location.search).get("user") || "alice";
 const config = await (await fetch("/local/config")).json();
-const { token } = await (await fetch("/local/token", {
-  method: "POST",
-  headers: { "Content-Type": "application/json" },
-  body: JSON.stringify({ sub: user }),
-})).json();
-
-async function api(method, path, body) {
-  const response = await fetch(path, {
-    method,
-    headers: { Authorization: `Bearer ${token}`, ...(body ? { "Content-Type": "application/json" } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await response.text();
-  return { status: response.status, body: text ? JSON.parse(text) : null };
-}
+const api = await signIn(user);
 
 function refused(answer) {
   // Uppy shows the error's message; a 507 carries the whole explanation.

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from local_stack.functions import ROOT
+from local_stack.processes import stop
 
 T = TypeVar("T")
 
@@ -59,11 +60,7 @@ def local_stack_process(*arguments: str, timeout: float = 60) -> Iterator[Runnin
                 break
         yield RunningProcess(api_url, aws_endpoint, output)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process)
 
 
 def eventually(probe: Callable[[], T], done: Callable[[T], bool], timeout: float = 10) -> T:
