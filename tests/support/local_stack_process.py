@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import re
 import subprocess
@@ -30,8 +31,10 @@ class RunningProcess:
 def local_stack_process(*arguments: str, timeout: float = 60) -> Iterator[RunningProcess]:
     """Starts the stack on free ports and yields it once it prints ``ready``."""
     command = [sys.executable, "-m", "local_stack", "--port", "0", *arguments]
+    # As `make dev` runs it: the tests' in-process switch to botocore does not apply over HTTP.
+    env = {name: value for name, value in os.environ.items() if name != "DYNAMODB_CLIENT"}
     process = subprocess.Popen(
-        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     lines: queue.Queue[str] = queue.Queue()
     output: list[str] = []
