@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from quota_uploads.config import Settings
 from quota_uploads.errors import Conflict, QuotaExceeded
-from quota_uploads.ledger import Ledger
+from quota_uploads.ledger import MAX_TRANSACTION_ITEMS, Ledger
 from quota_uploads.s3_events import parse_notification
 from tests.conftest import QUOTA
 from tests.support.s3_notifications import notification, record
@@ -244,6 +244,35 @@ def test_a_failed_user_does_not_block_others(
     assert ledger.apply_events(events).failed == {"bob"}
     assert ledger.usage("alice").used_bytes == 5
     assert ledger.usage("bob").used_bytes == 0
+
+
+def test_a_crash_between_two_transactions_leaves_no_half_write_and_redelivery_completes(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch, dynamodb: Any
+) -> None:
+    """More objects than a transaction holds are written in several; each is whole on its own."""
+    sizes = [n + 1 for n in range(MAX_TRANSACTION_ITEMS + 50)]
+    batch = [record(key_of("alice", upload_id()), size=size) for size in sizes]
+    real = dynamodb.transact_write_items
+    calls = itertools.count()
+
+    def crashing_on_the_second(**kwargs: Any) -> Any:
+        if next(calls) == 1:
+            raise RuntimeError("the process died here")
+        return real(**kwargs)
+
+    monkeypatch.setattr(dynamodb, "transact_write_items", crashing_on_the_second)
+    with pytest.raises(RuntimeError):
+        ledger.apply_events(parse_notification(notification(*batch)))
+
+    written = [state for state in ledger.registers("alice").values() if state.exists]
+    usage = ledger.usage("alice")
+    assert 0 < len(written) < len(sizes)
+    assert (usage.used_bytes, usage.object_count) == (sum(s.size for s in written), len(written))
+
+    monkeypatch.setattr(dynamodb, "transact_write_items", real)
+    apply(ledger, *batch)
+    usage = ledger.usage("alice")
+    assert (usage.used_bytes, usage.object_count) == (sum(sizes), len(sizes))
 
 
 # A history is what happened in the bucket; events are what S3 said about it, delivered
