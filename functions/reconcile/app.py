@@ -24,6 +24,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, i
     drift = wiring.reconciler().run(now=time.time())
     metrics.add_metric(name="DriftBytes", unit=MetricUnit.Bytes, value=drift.bytes_corrected)
     metrics.add_metric(name="DriftKeysRepaired", unit=MetricUnit.Count, value=drift.keys_repaired)
+    metrics.add_metric(name="CommittedBytes", unit=MetricUnit.Bytes, value=drift.committed_bytes)
     if drift.bytes_corrected or drift.keys_repaired:
         logger.warning("ledger drift repaired", **asdict(drift))
     return asdict(drift)

@@ -151,6 +151,11 @@ ALARMS = {
         "GreaterThanOrEqualToThreshold",
         {"Ref": "CapacityAlarmPercent"},
     ),
+    "CommittedCapacityAlarm": (
+        {"CommittedBytes"},
+        "GreaterThanOrEqualToThreshold",
+        {"Ref": "CapacityAlarmPercent"},
+    ),
     "DeadLetterAlarm": ({"ApproximateNumberOfMessagesVisible"}, "GreaterThanOrEqualToThreshold", 1),
     "FunctionErrorsAlarm": ({"Errors", "Throttles"}, "GreaterThanOrEqualToThreshold", 1),
     "Api5xxAlarm": ({"5xx", "Count"}, "GreaterThanThreshold", 1),
@@ -182,10 +187,22 @@ def test_custom_metric_alarms_use_the_dimensions_powertools_emits(template: dict
     namespace = template["Globals"]["Function"]["Environment"]["Variables"][
         "POWERTOOLS_METRICS_NAMESPACE"
     ]
-    for alarm in ("UserThresholdAlarm", "UserExhaustedAlarm"):
+    ours = []
+    for alarm in ALARMS:
         props = resource(template, alarm)
-        assert props["Namespace"] == namespace
-        assert props["Dimensions"] == [{"Name": "service", "Value": service}]
+        watched = [props] + [
+            m["MetricStat"]["Metric"] for m in props.get("Metrics", []) if "MetricStat" in m
+        ]
+        ours += [metric for metric in watched if metric.get("Namespace") == namespace]
+    assert {metric["MetricName"] for metric in ours} == {
+        "UsersOverThreshold",
+        "UsersExhausted",
+        "CommittedBytes",
+        "UploadsRejected",
+        "UploadsGranted",
+    }
+    for metric in ours:
+        assert metric["Dimensions"] == [{"Name": "service", "Value": service}]
 
 
 def test_the_handler_serves_exactly_the_templates_routes(template: dict[str, Any]) -> None:

@@ -107,3 +107,12 @@ def test_stale_reservations_are_released(
     Ledger(dynamodb, settings, clock=lambda: 0).grant("alice", "e" * 32, 100)
     drift = reconciler.run(now=LATER)
     assert drift.reservations_released == 1
+
+
+def test_the_run_reports_used_plus_reserved_over_all_users(
+    reconciler: Reconciler, ledger: Ledger, s3: Any
+) -> None:
+    put(s3, KEY, 300)
+    put(s3, "users/bob/0123456789abcdef0123456789abcdef/b.bin", 50)
+    ledger.grant("bob", "e" * 32, 200)
+    assert reconciler.run(now=LATER).committed_bytes == 300 + 50 + 200

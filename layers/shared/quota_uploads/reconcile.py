@@ -44,6 +44,9 @@ class Drift:
     keys_repaired: int = 0
     bytes_corrected: int = 0
     reservations_released: int = 0
+    # Used plus reserved over every user once repaired: the store's committed bytes, which the
+    # capacity alarm watches hourly beside S3's daily BucketSizeBytes.
+    committed_bytes: int = 0
 
 
 def _epoch(timestamp: str) -> float:
@@ -73,6 +76,8 @@ class Reconciler:
         for sub in sorted(self._bucket_users() | self._ledger.users()):
             drift.users += 1
             self._reconcile(sub, now, drift)
+            usage = self._ledger.usage(sub)
+            drift.committed_bytes += usage.used_bytes + usage.reserved_bytes
         return drift
 
     def _bucket_users(self) -> set[str]:
