@@ -366,7 +366,8 @@ def main() -> None:
     print(f"{'  ... and planned into ledger changes, per second':58} {ours_plan_rate:12,.0f}")
     print(f"{'  ours per batch: 1 BatchGetItem + 1 TransactWriteItems per user':58}")
 
-    print(f"\n{'hand-written against botocore, same call':58} {'ours':>12} {'botocore':>12} {'ratio':>7}")
+    heading = "hand-written against botocore, same call"
+    print(f"\n{heading:58} {'ours':>12} {'botocore':>12} {'ratio':>7}")
     for name, mine, theirs in hand_written_against_botocore(warm_calls):
         print(f"{name:58} {mine:12,.1f} {theirs:12,.1f} {mine / theirs:7.2f}")
 
