@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import queue
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import boto3
@@ -170,3 +174,51 @@ def test_an_unreachable_endpoint_falls_back_to_botocores_error(
     )
     with pytest.raises(EndpointConnectionError):
         client.get_item(TableName="t", Key=KEY)
+
+
+class _ClosingHandler(BaseHTTPRequestHandler):
+    """Answers as DynamoDB would, then closes the connection without saying so."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["Content-Length"]))
+        body = json.dumps({"Item": KEY}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-amz-json-1.0")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        self.close_connection = True
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+class _ClosingServer(ThreadingHTTPServer):
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _ClosingHandler)
+        self.closed: queue.Queue[None] = queue.Queue()
+
+    def shutdown_request(self, request: Any) -> None:
+        super().shutdown_request(request)
+        self.closed.put(None)
+
+
+def test_a_connection_closed_while_idle_is_replaced_without_a_retry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_backoff(seconds: float) -> None:
+        raise AssertionError("retried after a failure instead of reconnecting")
+
+    monkeypatch.setattr("quota_uploads.dynamodb_fast.time.sleep", no_backoff)
+    server = _ClosingServer()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = fast(f"http://127.0.0.1:{server.server_address[1]}")
+        for _ in range(3):
+            assert client.get_item(TableName="t", Key=KEY) == {"Item": KEY}
+            server.closed.get(timeout=5)
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -15,6 +15,7 @@ import hmac
 import http.client
 import json
 import random
+import select
 import threading
 import time
 import zlib
@@ -126,6 +127,11 @@ class FastDynamoDB:
 
     def _connection(self) -> http.client.HTTPConnection:
         connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
+        if connection is not None and _dropped(connection):
+            # The server closed it while Lambda was frozen: reconnect now rather than fail,
+            # back off and retry (urllib3 makes the same check before reusing a connection).
+            connection.close()
+            connection = None
         if connection is None:
             if self._secure:
                 connection = http.client.HTTPSConnection(self._netloc, timeout=10)
@@ -177,6 +183,18 @@ class FastDynamoDB:
             f"SignedHeaders={signed}, Signature={signature}"
         )
         return headers
+
+
+def _dropped(connection: http.client.HTTPConnection) -> bool:
+    """Whether an idle keep-alive connection was closed by the other end.
+
+    Between requests nothing should be readable; a readable socket means EOF (or stray bytes).
+    """
+    sock = connection.sock
+    if sock is None:
+        return False
+    readable, _, _ = select.select([sock], [], [], 0)
+    return bool(readable)
 
 
 def _snake(operation: str) -> str:
