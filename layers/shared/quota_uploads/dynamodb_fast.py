@@ -11,7 +11,6 @@ botocore client made on first need, so callers see exactly botocore's classes an
 from __future__ import annotations
 
 import hashlib
-import hmac
 import http.client
 import json
 import random
@@ -24,7 +23,15 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from quota_uploads.sigv4 import Credentials
+from quota_uploads.sigv4 import (
+    Credentials,
+    amz_date,
+    authorization,
+    canonical_headers,
+    credential_scope,
+    host_header,
+    signature,
+)
 
 _TARGET_PREFIX = "DynamoDB_20120810."
 _CONTENT_TYPE = "application/x-amz-json-1.0"
@@ -57,7 +64,7 @@ class FastDynamoDB:
         parts = urlsplit(endpoint_url or f"https://dynamodb.{region}.amazonaws.com")
         self._secure = parts.scheme == "https"
         self._netloc = parts.netloc
-        self._host = parts.netloc.removesuffix(":443" if self._secure else ":80")
+        self._host = host_header(parts.scheme, parts.netloc)
         self._region = region
         self._credentials = credentials
         self._botocore = botocore_client
@@ -143,45 +150,21 @@ class FastDynamoDB:
     def signed_headers(self, operation: str, body: bytes, now: datetime) -> dict[str, str]:
         """The request's headers with SigV4 ``Authorization``, as botocore signs them."""
         credentials = self._credentials()
-        amz_date = now.strftime("%Y%m%dT%H%M%SZ")
+        date = amz_date(now)
         headers = {
             "Content-Type": _CONTENT_TYPE,
             "X-Amz-Target": _TARGET_PREFIX + operation,
-            "X-Amz-Date": amz_date,
+            "X-Amz-Date": date,
         }
         if credentials.token is not None:
             headers["X-Amz-Security-Token"] = credentials.token
-        signed_values = {name.lower(): " ".join(value.split()) for name, value in headers.items()}
-        signed_values["host"] = self._host
-        names = sorted(signed_values)
-        signed = ";".join(names)
+        signed, header_block = canonical_headers(headers, self._host)
         canonical_request = "\n".join(
-            [
-                "POST",
-                "/",
-                "",
-                "".join(f"{name}:{signed_values[name]}\n" for name in names),
-                signed,
-                hashlib.sha256(body).hexdigest(),
-            ]
+            ["POST", "/", "", header_block, signed, hashlib.sha256(body).hexdigest()]
         )
-        scope = f"{amz_date[:8]}/{self._region}/dynamodb/aws4_request"
-        string_to_sign = "\n".join(
-            [
-                "AWS4-HMAC-SHA256",
-                amz_date,
-                scope,
-                hashlib.sha256(canonical_request.encode()).hexdigest(),
-            ]
-        )
-        key = f"AWS4{credentials.secret_key}".encode()
-        for part in (amz_date[:8], self._region, "dynamodb", "aws4_request"):
-            key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-        signature = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
-        headers["Authorization"] = (
-            f"AWS4-HMAC-SHA256 Credential={credentials.access_key}/{scope}, "
-            f"SignedHeaders={signed}, Signature={signature}"
-        )
+        scope = credential_scope(date, self._region, "dynamodb")
+        signed_by = signature(credentials.secret_key, date, scope, canonical_request)
+        headers["Authorization"] = authorization(credentials, scope, signed, signed_by)
         return headers
 
 
