@@ -77,34 +77,35 @@ class Applied:
 
 
 @dataclass(frozen=True)
-class Reservation:
-    sub: str
-    upload_id: str
-    bytes: int
-    expires_at: int
-    # Multipart uploads only: where the object goes and S3's id for the upload.
-    key: str | None = None
-    s3_upload_id: str | None = None
-    part_bytes: int | None = None
-
-
-@dataclass(frozen=True)
 class MultipartTarget:
     key: str
     s3_upload_id: str
     part_bytes: int
 
 
+@dataclass(frozen=True)
+class Reservation:
+    sub: str
+    upload_id: str
+    bytes: int
+    expires_at: int
+    # Multipart uploads only: where the object goes and S3's id for the upload.
+    multipart: MultipartTarget | None = None
+
+
 def _reservation(sub: str, name: str, value: Item) -> Reservation:
     fields = value["M"]
+    multipart = None
+    if "s3UploadId" in fields:
+        multipart = MultipartTarget(
+            fields["key"]["S"], fields["s3UploadId"]["S"], int(fields["partBytes"]["N"])
+        )
     return Reservation(
         sub=sub,
         upload_id=name[len(RESERVATION_PREFIX) :],
         bytes=int(fields["bytes"]["N"]),
         expires_at=int(fields["expiresAt"]["N"]),
-        key=fields["key"]["S"] if "key" in fields else None,
-        s3_upload_id=fields["s3UploadId"]["S"] if "s3UploadId" in fields else None,
-        part_bytes=int(fields["partBytes"]["N"]) if "partBytes" in fields else None,
+        multipart=multipart,
     )
 
 

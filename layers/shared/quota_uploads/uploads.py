@@ -150,9 +150,9 @@ class Uploads:
     def _multipart(self, sub: str, upload_id: str) -> tuple[Reservation, MultipartTarget]:
         """The caller's open multipart upload, or 404 for anything else."""
         found = self._ledger.reservation(sub, upload_id) if is_upload_id(upload_id) else None
-        if found is None or found.key is None or not found.s3_upload_id or not found.part_bytes:
+        if found is None or found.multipart is None:
             raise NotFound("no such multipart upload in progress")
-        return found, MultipartTarget(found.key, found.s3_upload_id, found.part_bytes)
+        return found, found.multipart
 
     def sign_parts(self, sub: str, upload_id: str, part_numbers: list[int]) -> SignedParts:
         reservation, target = self._multipart(sub, upload_id)
@@ -239,12 +239,8 @@ class Uploads:
         """Releases expired reservations and aborts the multipart uploads among them."""
         released = self._ledger.release_expired()
         for reservation in released:
-            if reservation.key and reservation.s3_upload_id and reservation.part_bytes:
-                self._abort_in_s3(
-                    MultipartTarget(
-                        reservation.key, reservation.s3_upload_id, reservation.part_bytes
-                    )
-                )
+            if reservation.multipart is not None:
+                self._abort_in_s3(reservation.multipart)
         return len(released)
 
     def usage(self, sub: str) -> Usage:
