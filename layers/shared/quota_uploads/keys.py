@@ -84,7 +84,7 @@ def owner_of(key: str) -> ObjectOwner | None:
     parts = key[len(USERS_PREFIX) :].split("/")
     if len(parts) < 2 or not is_valid_sub(parts[0]) or not parts[-1]:
         return None
-    upload_id = parts[1] if len(parts) == 3 and _UPLOAD_ID.fullmatch(parts[1]) else None
+    upload_id = parts[1] if len(parts) == 3 and is_upload_id(parts[1]) else None
     return ObjectOwner(parts[0], upload_id)
 
 

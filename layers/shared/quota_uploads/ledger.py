@@ -109,6 +109,19 @@ def _reservation(sub: str, name: str, value: Item) -> Reservation:
     )
 
 
+# Ending reservations: their bytes leave reserved and committed and return to headroom.
+_FREE_RESERVATIONS = (
+    "ADD reservedBytes :freed, committedBytes :freed, "
+    "headroomBytes :headroom, openReservations :open"
+)
+
+
+def _freed(reservations: Sequence[Reservation]) -> dict[str, Any]:
+    """The values of ``_FREE_RESERVATIONS`` that end these reservations."""
+    freed = sum(r.bytes for r in reservations)
+    return {":freed": _n(-freed), ":headroom": _n(freed), ":open": _n(-len(reservations))}
+
+
 def open_reservations(item: Item) -> list[Reservation]:
     sub = item.get("pk", {}).get("S", "")[len(user_pk("")) :]
     return [
@@ -540,22 +553,14 @@ class Ledger:
 
     def release(self, reservation: Reservation) -> bool:
         """Ends one reservation now (an aborted upload); False if it had already ended."""
-        freed = reservation.bytes
         try:
             self._db.update_item(
                 TableName=self._table,
                 Key=self._usage_key(reservation.sub),
-                UpdateExpression=(
-                    "REMOVE #r ADD reservedBytes :freed, committedBytes :freed, "
-                    "headroomBytes :headroom, openReservations :open"
-                ),
+                UpdateExpression=f"REMOVE #r {_FREE_RESERVATIONS}",
                 ConditionExpression="attribute_exists(#r)",
                 ExpressionAttributeNames={"#r": RESERVATION_PREFIX + reservation.upload_id},
-                ExpressionAttributeValues={
-                    ":freed": _n(-freed),
-                    ":headroom": _n(freed),
-                    ":open": _n(-1),
-                },
+                ExpressionAttributeValues=_freed([reservation]),
             )
         except self._db.exceptions.ConditionalCheckFailedException:
             return False
@@ -587,15 +592,9 @@ class Ledger:
             reservations = open_reservations(item)
             expired = [r for r in reservations if r.expires_at <= now]
             remaining = [r for r in reservations if r.expires_at > now]
-            freed = sum(r.bytes for r in expired)
             names = {f"#r{i}": RESERVATION_PREFIX + r.upload_id for i, r in enumerate(expired)}
             removals = list(names)
-            values: dict[str, Any] = {
-                ":seen": _n(_int(item, "openReservations")),
-                ":freed": _n(-freed),
-                ":headroom": _n(freed),
-                ":open": _n(-len(expired)),
-            }
+            values = {":seen": _n(_int(item, "openReservations")), **_freed(expired)}
             if remaining:
                 marker = "SET expiresAt = :next "
                 values[":next"] = _n(min(r.expires_at for r in remaining))
@@ -605,11 +604,7 @@ class Ledger:
             update: dict[str, Any] = {
                 "TableName": self._table,
                 "Key": key,
-                "UpdateExpression": (
-                    f"{marker}REMOVE {', '.join(removals)} "
-                    "ADD reservedBytes :freed, committedBytes :freed, "
-                    "headroomBytes :headroom, openReservations :open"
-                ),
+                "UpdateExpression": f"{marker}REMOVE {', '.join(removals)} {_FREE_RESERVATIONS}",
                 # Any grant or release since the read changes the count: start over.
                 "ConditionExpression": "openReservations = :seen",
                 "ExpressionAttributeValues": values,
