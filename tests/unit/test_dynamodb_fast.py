@@ -6,6 +6,7 @@ import json
 import queue
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -222,3 +223,53 @@ def test_a_connection_closed_while_idle_is_replaced_without_a_retry(
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_threads_share_one_botocore_client_so_raised_and_caught_classes_match(
+    endpoint: str,
+) -> None:
+    made: list[Any] = []
+
+    def separate_session_each_time() -> Any:
+        # Clients of different sessions have distinct exception classes: the worst case.
+        client = boto3.session.Session().client(
+            "dynamodb",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="AKIDEXAMPLE",
+            aws_secret_access_key="wJalrXUtnFEMI/K7MDENG",
+        )
+        made.append(client)
+        return client
+
+    ours = FastDynamoDB(
+        region="us-east-1",
+        endpoint_url=endpoint,
+        credentials=lambda: Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG"),
+        botocore_client=separate_session_each_time,
+    )
+    ours.update_item(
+        TableName="t",
+        Key=KEY,
+        UpdateExpression="SET s = :s",
+        ExpressionAttributeValues={":s": {"S": "taken"}},
+    )
+    start = threading.Barrier(8)
+
+    def refused() -> bool:
+        start.wait()
+        try:
+            ours.update_item(
+                TableName="t",
+                Key=KEY,
+                UpdateExpression="SET s = :s",
+                ConditionExpression="attribute_not_exists(pk)",
+                ExpressionAttributeValues={":s": {"S": "x"}},
+            )
+        except ours.exceptions.ConditionalCheckFailedException:
+            return True
+        return False
+
+    with ThreadPoolExecutor(8) as pool:
+        assert all(pool.map(lambda _: refused(), range(8)))
+    assert len(made) == 1

@@ -67,7 +67,9 @@ class FastDynamoDB:
         self._host = host_header(parts.scheme, parts.netloc)
         self._region = region
         self._credentials = credentials
-        self._botocore = botocore_client
+        self._make_botocore = botocore_client
+        self._botocore_client: Any = None
+        self._lock = threading.Lock()
         self._local = threading.local()
 
     def update_item(self, **params: Any) -> dict[str, Any]:
@@ -75,6 +77,22 @@ class FastDynamoDB:
 
     def get_item(self, **params: Any) -> dict[str, Any]:
         return self._call("GetItem", params)
+
+    def _botocore(self) -> Any:
+        """The one botocore client behind this one, made on first need.
+
+        One per instance, made under a lock: the exception raised for an answer and the class a
+        caller catches (``client.exceptions``) must come from the same client, and threads
+        making their first call together would otherwise build several.
+        """
+        if self._botocore_client is None:
+            with self._lock:
+                if self._botocore_client is None:
+                    client = self._make_botocore()
+                    # botocore builds its exception classes on first access, unguarded.
+                    _ = client.exceptions
+                    self._botocore_client = client
+        return self._botocore_client
 
     def __getattr__(self, name: str) -> Any:
         # Every other operation, ``exceptions``, ``meta`` and paginators: botocore's own.
