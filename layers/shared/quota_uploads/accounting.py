@@ -8,10 +8,11 @@ which is why a delete subtracts exactly the size stored for that key.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
+from quota_uploads.keys import UploadTerms, upload_terms
 from quota_uploads.s3_events import ObjectEvent
 
 
@@ -45,12 +46,21 @@ class ObjectChange:
 
 
 @dataclass(frozen=True)
+class Release:
+    """An upload's reservation ending because its object arrived."""
+
+    key: str
+    upload_id: str
+    terms: UploadTerms
+
+
+@dataclass(frozen=True)
 class UserChanges:
     """Everything one user's events do to the ledger, to be written atomically."""
 
     sub: str
     objects: tuple[ObjectChange, ...]
-    released: Mapping[str, int]
+    released: tuple[Release, ...] = ()
 
     @property
     def used_delta(self) -> int:
@@ -61,7 +71,7 @@ class UserChanges:
 
     @property
     def reserved_delta(self) -> int:
-        return -sum(self.released.values())
+        return -sum(r.terms.size for r in self.released)
 
     @property
     def object_count_delta(self) -> int:
@@ -87,24 +97,29 @@ def plan_user_changes(
     sub: str,
     events: Iterable[ObjectEvent],
     stored_objects: Mapping[str, ObjectState],
-    open_reservations: Mapping[str, int],
+    open_buckets: Container[int],
 ) -> UserChanges:
-    """The changes one user's events make, given the stored registers and open reservations.
+    """The changes one user's events make, given the stored registers and open buckets.
 
-    ``open_reservations`` maps upload id to reserved bytes. Any event showing an upload's object
-    was created ends its reservation, even a stale one: the bytes arrived, whatever came after.
+    ``open_buckets`` holds the end times of the user's reservation buckets not yet swept. The
+    first event ever seen for an upload's key ends its reservation, whatever the event says (a
+    delete shows the object was created, too), and only then: the register write that records
+    it is conditioned on there being no register yet, so the release happens exactly once.
     """
     by_key: dict[str, list[ObjectEvent]] = {}
-    released: dict[str, int] = {}
     for event in events:
         by_key.setdefault(event.key, []).append(event)
-        upload_id = event.owner.upload_id
-        if event.exists and upload_id is not None and upload_id in open_reservations:
-            released[upload_id] = open_reservations[upload_id]
     changes = []
+    released = []
     for key, key_events in by_key.items():
         before = stored_objects.get(key)
         after = newest(before, key_events)
-        if after is not None and after != before:
-            changes.append(ObjectChange(key, before, after))
-    return UserChanges(sub=sub, objects=tuple(changes), released=released)
+        if after is None or after == before:
+            continue
+        changes.append(ObjectChange(key, before, after))
+        upload_id = key_events[0].owner.upload_id
+        if before is None and upload_id is not None:
+            terms = upload_terms(upload_id)
+            if terms is not None and terms.expires_at in open_buckets:
+                released.append(Release(key, upload_id, terms))
+    return UserChanges(sub=sub, objects=tuple(changes), released=tuple(released))

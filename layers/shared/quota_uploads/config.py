@@ -38,6 +38,8 @@ class Settings:
     multipart_min_part_bytes: int = 5 * MIB
     # Matches the bucket's rule aborting incomplete multipart uploads after a day.
     multipart_lifetime_seconds: int = 86400
+    # Bounds abuse, not cost: a grant costs the same however many uploads are open.
+    max_open_uploads: int = 10_000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -68,6 +70,7 @@ class Settings:
                 multipart_lifetime_seconds=_non_negative(
                     env, "MULTIPART_RESERVATION_SECONDS", 86400
                 ),
+                max_open_uploads=_non_negative(env, "MAX_OPEN_UPLOADS", 10_000),
             )
         except KeyError as missing:
             raise ConfigError(f"environment variable {missing} is required") from None

@@ -1,15 +1,20 @@
 """The key scheme: where an upload lands in S3 and where its records live in the ledger table.
 
-Object keys are ``users/<sub>/<uploadId>/<sanitised filename>``. The upload id is random and
-server-generated, so a grant never names an existing object, and the key alone tells the usage
-function whose quota an object counts against and which reservation it fulfils.
+Object keys are ``users/<sub>/<uploadId>/<sanitised filename>``. The upload id is
+server-generated and partly random, so a grant never names an existing object, and the key alone
+tells the usage function whose quota an object counts against and which reservation it fulfils.
+
+The upload id also carries the terms of its reservation (declared bytes, when the reservation
+ends, single PUT or multipart), so the ledger keeps no record per single-PUT upload: the event
+that brings the object says which expiry bucket to release and by how much. Only our presigned
+URLs write under ``users/``, and each binds its key, so a client cannot choose these terms.
 """
 
 from __future__ import annotations
 
 import re
+import secrets
 import unicodedata
-import uuid
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -36,8 +41,34 @@ def is_upload_id(text: str) -> bool:
     return bool(_UPLOAD_ID.fullmatch(text))
 
 
-def new_upload_id() -> str:
-    return uuid.uuid4().hex
+class UploadTerms(NamedTuple):
+    """What a reservation holds: ``size`` bytes until ``expires_at`` (epoch seconds)."""
+
+    size: int
+    expires_at: int
+    multipart: bool
+
+
+# 32 hex digits: 11 random, 1 kind (0 single PUT, 1 multipart), 11 size, 9 expiry.
+_RANDOM_DIGITS = 11
+_MAX_SIZE = 16**11 - 1
+_MAX_EXPIRY = 16**9 - 1
+
+
+def new_upload_id(terms: UploadTerms) -> str:
+    if not (0 <= terms.size <= _MAX_SIZE and 0 <= terms.expires_at <= _MAX_EXPIRY):
+        raise InvalidKey(f"upload terms {terms} do not fit an upload id")
+    random_part = secrets.token_hex(6)[:_RANDOM_DIGITS]
+    return f"{random_part}{int(terms.multipart)}{terms.size:011x}{terms.expires_at:09x}"
+
+
+def upload_terms(upload_id: str) -> UploadTerms | None:
+    """The terms an upload id was issued with; None for an id that carries none."""
+    if not is_upload_id(upload_id) or upload_id[_RANDOM_DIGITS] not in "01":
+        return None
+    size = int(upload_id[12:23], 16)
+    expires_at = int(upload_id[23:], 16)
+    return UploadTerms(size, expires_at, upload_id[_RANDOM_DIGITS] == "1")
 
 
 def has_control_characters(text: str) -> bool:
@@ -95,7 +126,7 @@ def user_pk(sub: str) -> str:
 USAGE_SK = "USAGE"
 
 
-def reservation_sk(upload_id: str) -> str:
+def upload_sk(upload_id: str) -> str:
     return f"RES#{upload_id}"
 
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 from pydantic.alias_generators import to_camel
 
 from quota_uploads.keys import has_control_characters
+from quota_uploads.ledger.model import UsageState
 
 # type/subtype with RFC 6838 token characters, optionally followed by parameters.
 _MEDIA_TYPE = re.compile(
@@ -87,6 +88,17 @@ class Usage(ApiModel):
     available_bytes: int
     object_count: int
     percent_used: float
+
+    @classmethod
+    def of(cls, state: UsageState) -> Usage:
+        return cls(
+            used_bytes=state.used_bytes,
+            reserved_bytes=state.reserved_bytes,
+            quota_bytes=state.quota_bytes,
+            available_bytes=state.available_bytes,
+            object_count=state.object_count,
+            percent_used=state.percent_used,
+        )
 
 
 class UploadGrant(ApiModel):

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from quota_uploads.accounting import ObjectChange, ObjectState, UserChanges
 from quota_uploads.keys import USERS_PREFIX, owner_of, user_prefix
-from quota_uploads.ledger import Ledger
+from quota_uploads.ledger import Ledger, Swept
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -63,7 +63,7 @@ class Reconciler:
         s3: S3Client,
         bucket: str,
         settle_seconds: int,
-        release_stale: Callable[[], int],
+        release_stale: Callable[[], Swept],
     ) -> None:
         self._ledger = ledger
         self._release_stale = release_stale
@@ -72,7 +72,7 @@ class Reconciler:
         self._settle = settle_seconds
 
     def run(self, now: float) -> Drift:
-        drift = Drift(reservations_released=self._release_stale())
+        drift = Drift(reservations_released=self._release_stale().reservations)
         for sub in sorted(self._bucket_users() | self._ledger.users()):
             drift.users += 1
             self._reconcile(sub, now, drift)
@@ -108,7 +108,7 @@ class Reconciler:
             if change is not None:
                 changes.append(change)
         for change in changes:
-            self._ledger.write(UserChanges(sub, (change,), {}))
+            self._ledger.write(UserChanges(sub, (change,)))
             registers[change.key] = change.after
             before = change.before.charged_bytes if change.before else 0
             drift.keys_repaired += 1

@@ -8,16 +8,30 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from quota_uploads.config import MAX_OBJECT_BYTES, MAX_SINGLE_PUT_BYTES, Settings
-from quota_uploads.errors import ClientError, InvalidRequest, NotFound, PayloadTooLarge
+from quota_uploads.errors import (
+    ClientError,
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    PayloadTooLarge,
+    QuotaExceeded,
+)
 from quota_uploads.keys import (
     is_upload_id,
     is_valid_sub,
-    new_upload_id,
     object_key,
     owner_of,
+    upload_terms,
     user_prefix,
 )
-from quota_uploads.ledger import Ledger, MultipartTarget, Reservation
+from quota_uploads.ledger import (
+    InsufficientQuota,
+    Ledger,
+    MultipartTarget,
+    Reservation,
+    Swept,
+    TooManyUploads,
+)
 from quota_uploads.models import (
     CompletedUpload,
     CompleteRequest,
@@ -42,6 +56,13 @@ if TYPE_CHECKING:
 
 def _iso(moment: datetime) -> str:
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _ends_at(upload_id: str) -> datetime:
+    """When an upload's reservation ends, as its id says."""
+    terms = upload_terms(upload_id)
+    assert terms is not None, upload_id
+    return datetime.fromtimestamp(terms.expires_at, UTC)
 
 
 class Uploads:
@@ -97,10 +118,27 @@ class Uploads:
                 f"contentType {media_type} is not accepted; allowed: {', '.join(sorted(allowed))}"
             )
 
+    def _grant(self, sub: str, upload_id: str, multipart: MultipartTarget | None = None) -> Usage:
+        """The ledger's grant, its refusals told as the API tells them (507, 409)."""
+        try:
+            return Usage.of(self._ledger.grant(sub, upload_id, multipart))
+        except InsufficientQuota as refused:
+            raise QuotaExceeded(
+                used_bytes=refused.used_bytes,
+                reserved_bytes=refused.reserved_bytes,
+                quota_bytes=refused.quota_bytes,
+                requested_bytes=refused.requested_bytes,
+            ) from None
+        except TooManyUploads as refused:
+            raise Conflict(
+                f"{refused.limit} uploads are already in progress; finish or wait for some of "
+                "them before starting another."
+            ) from None
+
     def _start_single(self, sub: str, request: UploadRequest) -> UploadGrant:
-        upload_id = new_upload_id()
+        upload_id = self._ledger.new_upload_id(request.size)
         key = object_key(sub, upload_id, request.filename)
-        usage = self._ledger.grant(sub, upload_id, request.size)
+        usage = self._grant(sub, upload_id)
         expiry = self._settings.url_expiry_seconds
         expires_at = datetime.now(UTC) + timedelta(seconds=expiry)
         put = self._signer.put(
@@ -122,35 +160,33 @@ class Uploads:
     def _start_multipart(self, sub: str, request: UploadRequest, plan: PartPlan) -> MultipartGrant:
         """Opens the S3 multipart upload, then reserves the whole declared size for it.
 
-        The upload is opened first so its id can live in the reservation (one write); a
+        The upload is opened first so the ledger can keep its S3 id beside the reservation; a
         refused grant aborts it again.
         """
-        upload_id = new_upload_id()
+        upload_id = self._ledger.new_upload_id(request.size, multipart=True)
         key = object_key(sub, upload_id, request.filename)
-        bucket = self._settings.bucket_name
         created = self._s3().create_multipart_upload(
-            Bucket=bucket, Key=key, ContentType=request.content_type
+            Bucket=self._settings.bucket_name, Key=key, ContentType=request.content_type
         )
         target = MultipartTarget(key, created["UploadId"], plan.part_bytes)
         try:
-            usage = self._ledger.grant(sub, upload_id, request.size, multipart=target)
+            usage = self._grant(sub, upload_id, target)
         except ClientError:
-            self._s3().abort_multipart_upload(Bucket=bucket, Key=key, UploadId=target.s3_upload_id)
+            self._abort_in_s3(key, target.s3_upload_id)
             raise
-        lifetime = timedelta(seconds=self._settings.multipart_lifetime_seconds)
         return MultipartGrant(
             upload_id=upload_id,
             key=key,
             part_size=plan.part_bytes,
             part_count=plan.part_count,
-            expires_at=_iso(datetime.now(UTC) + lifetime),
+            expires_at=_iso(_ends_at(upload_id)),
             usage=usage,
         )
 
     def _multipart(self, sub: str, upload_id: str) -> tuple[Reservation, MultipartTarget]:
         """The caller's open multipart upload, or 404 for anything else."""
         found = self._ledger.reservation(sub, upload_id) if is_upload_id(upload_id) else None
-        if found is None or found.multipart is None:
+        if found is None:
             raise NotFound("no such multipart upload in progress")
         return found, found.multipart
 
@@ -226,25 +262,21 @@ class Uploads:
     def abort(self, sub: str, upload_id: str) -> None:
         """Aborts in S3 first, so no part can complete after the reservation is gone."""
         reservation, target = self._multipart(sub, upload_id)
-        self._abort_in_s3(target)
+        self._abort_in_s3(target.key, target.s3_upload_id)
         self._ledger.release(reservation)
 
-    def _abort_in_s3(self, target: MultipartTarget) -> None:
+    def _abort_in_s3(self, key: str, s3_upload_id: str) -> None:
         with contextlib.suppress(self._s3().exceptions.NoSuchUpload):
             self._s3().abort_multipart_upload(
-                Bucket=self._settings.bucket_name, Key=target.key, UploadId=target.s3_upload_id
+                Bucket=self._settings.bucket_name, Key=key, UploadId=s3_upload_id
             )
 
-    def sweep(self) -> int:
-        """Releases expired reservations and aborts the multipart uploads among them."""
-        released = self._ledger.release_expired()
-        for reservation in released:
-            if reservation.multipart is not None:
-                self._abort_in_s3(reservation.multipart)
-        return len(released)
+    def sweep(self, should_stop: Callable[[], bool] = lambda: False) -> Swept:
+        """Releases expired reservations and aborts expired multipart uploads in S3."""
+        return self._ledger.release_expired(self._abort_in_s3, should_stop)
 
     def usage(self, sub: str) -> Usage:
-        return self._ledger.usage(sub)
+        return Usage.of(self._ledger.usage(sub))
 
     def list_files(self, sub: str, limit: int, next_token: str | None) -> FileList:
         if not 1 <= limit <= 1000:

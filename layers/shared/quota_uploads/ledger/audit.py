@@ -1,0 +1,86 @@
+"""What drift repair reads and corrects: registers, users, and counters set to the truth."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from quota_uploads.accounting import ObjectState
+from quota_uploads.keys import USAGE_SK, object_sk, user_pk
+from quota_uploads.ledger.events import object_state
+from quota_uploads.ledger.table import Item, Table, buckets, n, number, s
+
+
+class Audit:
+    def __init__(self, table: Table) -> None:
+        self._table = table
+
+    def registers(self, sub: str) -> dict[str, ObjectState]:
+        """Every object register of a user, tombstones included."""
+        table = self._table
+        pages = table.db.get_paginator("query").paginate(
+            TableName=table.name,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :obj)",
+            ExpressionAttributeValues={":pk": s(user_pk(sub)), ":obj": s(object_sk(""))},
+            ConsistentRead=True,
+        )
+        return {
+            item["sk"]["S"][len(object_sk("")) :]: object_state(item)
+            for page in pages
+            for item in page.get("Items", [])
+        }
+
+    def users(self) -> set[str]:
+        """Every user with a usage item (a scan: for the scheduled reconcile only)."""
+        table = self._table
+        pages = table.db.get_paginator("scan").paginate(
+            TableName=table.name,
+            FilterExpression="sk = :usage",
+            ExpressionAttributeValues={":usage": s(USAGE_SK)},
+            ProjectionExpression="pk",
+        )
+        prefix = user_pk("")
+        return {item["pk"]["S"][len(prefix) :] for page in pages for item in page["Items"]}
+
+    def correct_counters(self, sub: str, seen: Item, used: int, object_count: int) -> int:
+        """Sets a user's counters to what their registers and reservation buckets say.
+
+        Conditioned on the counters read in ``seen`` (read before the registers), so any write
+        in between makes this a no-op for the next run to retry. Returns the bytes corrected.
+        """
+        open_buckets = buckets(seen).values()
+        reserved = sum(bucket.bytes for bucket in open_buckets)
+        truth = {
+            "usedBytes": used,
+            "objectCount": object_count,
+            "reservedBytes": reserved,
+            "openReservations": sum(bucket.count for bucket in open_buckets),
+        }
+        old = {name: number(seen, name) for name in truth}
+        if old == truth and number(seen, "committedBytes") == used + reserved:
+            return 0
+        values: dict[str, Any] = {":committed": n(used + reserved)}
+        conditions = []
+        for index, (name, value) in enumerate(truth.items()):
+            values[f":new{index}"] = n(value)
+            values[f":old{index}"] = n(old[name])
+            missing = f"attribute_not_exists({name}) OR " if old[name] == 0 else ""
+            conditions.append(f"({missing}{name} = :old{index})")
+        # The buckets themselves are what the counters are set from: they must not have moved.
+        values[":grants"] = n(number(seen, "grantCount"))
+        conditions.append("(attribute_not_exists(grantCount) OR grantCount = :grants)")
+        assignments = [f"{name} = :new{i}" for i, name in enumerate(truth)]
+        assignments.append("committedBytes = :committed")
+        if "quotaBytes" in seen:
+            assignments.append("headroomBytes = quotaBytes - :committed")
+        table = self._table
+        try:
+            table.db.update_item(
+                TableName=table.name,
+                Key=table.usage_key(sub),
+                UpdateExpression="SET " + ", ".join(assignments),
+                ConditionExpression=" AND ".join(conditions),
+                ExpressionAttributeValues=values,
+            )
+        except table.db.exceptions.ConditionalCheckFailedException:
+            return 0
+        return abs(used - old["usedBytes"]) + abs(reserved - old["reservedBytes"])

@@ -1,0 +1,144 @@
+"""The ledger table's item layout, and the plumbing every part of the ledger shares.
+
+Items (pk ``USER#<sub>``):
+
+- ``USAGE``: the user's counters. Reserved bytes are kept per expiry bucket, as ``r<end>``
+  (bytes) and ``n<end>`` (uploads) where ``<end>`` is when the bucket's reservations end, in
+  epoch seconds. Buckets are a fixed fraction of a reservation's lifetime wide, so the item holds
+  a bounded number of them however many uploads are open, and every write to it costs the same.
+  ``expiresAt`` is the earliest bucket end, which puts the item in the sweeper's sparse index;
+  ``expiryShard`` (fixed per user) spreads that index over partitions. ``g0``..``g7`` remember
+  the last grants by a prefix of their upload id, so a retried grant is recognised.
+- ``RES#<uploadId>``: an open multipart upload (its S3 id and key), also in the index by expiry,
+  so the sweeper can abort it in S3. Its bytes are in the usage item's buckets like any other.
+- ``OBJ#<key>``: one register per object (see ``accounting``).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from quota_uploads.config import Settings
+from quota_uploads.keys import USAGE_SK, user_pk
+from quota_uploads.ledger.model import UsageState
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+Item = dict[str, Any]
+
+EXPIRY_INDEX = "ExpiringItems"
+EXPIRY_SHARDS = 8
+# Buckets per reservation lifetime: a reservation ends at most a lifetime / 8 after its expiry
+# (rounded up to a minute), and the usage item holds at most ~9 buckets per kind of upload.
+BUCKETS_PER_LIFETIME = 8
+GRANT_SLOTS = 8
+GRANT_TAG_DIGITS = 8
+ATTEMPTS = 8
+MAX_TRANSACTION_ITEMS = 100
+
+_BUCKET = re.compile(r"([rn])(\d{1,12})")
+
+
+def n(value: int) -> dict[str, str]:
+    return {"N": str(value)}
+
+
+def s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def number(item: Item, name: str) -> int:
+    value = item.get(name)
+    return int(value["N"]) if value else 0
+
+
+def bucket_names(end: int) -> tuple[str, str]:
+    """The attributes holding a bucket's reserved bytes and its number of uploads."""
+    return f"r{end}", f"n{end}"
+
+
+@dataclass(frozen=True)
+class Bucket:
+    end: int
+    bytes: int
+    count: int
+
+
+def buckets(item: Item) -> dict[int, Bucket]:
+    """The usage item's reservation buckets by end time."""
+    found: dict[int, list[int]] = {}
+    for name, value in item.items():
+        match = _BUCKET.fullmatch(name)
+        if match:
+            slot = found.setdefault(int(match[2]), [0, 0])
+            slot[match[1] == "n"] = int(value["N"])
+    return {end: Bucket(end, b, c) for end, (b, c) in found.items()}
+
+
+def bucket_width(lifetime_seconds: int) -> int:
+    eighth = -(-lifetime_seconds // BUCKETS_PER_LIFETIME)
+    return max(60, -(-eighth // 60) * 60)
+
+
+def bucket_end(expires_at: int, lifetime_seconds: int) -> int:
+    """The end of the bucket a reservation expiring at ``expires_at`` joins: never earlier."""
+    width = bucket_width(lifetime_seconds)
+    return -(-expires_at // width) * width
+
+
+def expiry_shard(sub: str) -> str:
+    return str(zlib.crc32(sub.encode()) % EXPIRY_SHARDS)
+
+
+def grant_slot(upload_id: str) -> tuple[str, str]:
+    """Where a grant leaves its mark, and the mark: a prefix of its random upload id."""
+    return f"g{int(upload_id[0], 16) % GRANT_SLOTS}", upload_id[:GRANT_TAG_DIGITS]
+
+
+class Table:
+    """The client, table and settings the ledger's parts share."""
+
+    def __init__(
+        self, client: DynamoDBClient, settings: Settings, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.db = client
+        self.name = settings.table_name
+        self.settings = settings
+        self.clock = clock
+
+    def now(self) -> int:
+        return int(self.clock())
+
+    def usage_key(self, sub: str) -> Item:
+        return {"pk": s(user_pk(sub)), "sk": s(USAGE_SK)}
+
+    def usage_state(self, item: Item) -> UsageState:
+        quota = (
+            number(item, "quotaBytes")
+            if "quotaBytes" in item
+            else self.settings.default_quota_bytes
+        )
+        return UsageState(
+            used_bytes=number(item, "usedBytes"),
+            reserved_bytes=number(item, "reservedBytes"),
+            quota_bytes=quota,
+            object_count=number(item, "objectCount"),
+        )
+
+    def usage_item(self, sub: str) -> Item:
+        response = self.db.get_item(
+            TableName=self.name, Key=self.usage_key(sub), ConsistentRead=True
+        )
+        item: Item = response.get("Item", {})
+        return item
+
+
+def backoff(attempt: int) -> None:
+    time.sleep(random.uniform(0, 0.01 * 2**attempt))  # noqa: S311 - jitter, not secrecy
