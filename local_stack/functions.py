@@ -5,8 +5,9 @@ from __future__ import annotations
 import importlib.util
 import re
 import sys
+import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
@@ -41,10 +42,15 @@ class FakeContext:
     memory_limit_in_mb: int
     function_version: str = "$LATEST"
     aws_request_id: str = "00000000-0000-0000-0000-000000000000"
+    timeout_seconds: float = 60.0
+    started: float = field(default_factory=time.monotonic)
 
     @property
     def invoked_function_arn(self) -> str:
         return f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int((self.started + self.timeout_seconds - time.monotonic()) * 1000)
 
 
 @dataclass

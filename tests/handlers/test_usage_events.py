@@ -97,8 +97,10 @@ def test_the_sweeper_releases_expired_reservations(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("UPLOAD_URL_EXPIRY_SECONDS", "0")
     monkeypatch.setenv("RESERVATION_GRACE_SECONDS", "0")
     wiring.reset()
-    wiring.ledger().grant("alice", "0" * 32, 100)
-    assert invoke("reservation_sweeper", sample_event("schedule")) == {"released": 1}
+    ledger = wiring.ledger()
+    ledger.grant("alice", ledger.new_upload_id(100))
+    swept = invoke("reservation_sweeper", sample_event("schedule"))
+    assert (swept["reservations"], swept["bytes"], swept["failures"]) == (1, 100, 0)
     assert wiring.ledger().usage("alice").reserved_bytes == 0
 
 

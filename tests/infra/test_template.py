@@ -123,8 +123,13 @@ def test_every_function_logs_with_retention(template: dict[str, Any]) -> None:
 def test_the_ledger_table_has_the_expiry_index_and_tombstone_ttl(template: dict[str, Any]) -> None:
     table = resource(template, "LedgerTable")
     (index,) = table["GlobalSecondaryIndexes"]
-    assert index["IndexName"] == "ReservationsByExpiry"
+    assert index["IndexName"] == "ExpiringItems"
     assert [k["AttributeName"] for k in index["KeySchema"]] == ["expiryShard", "expiresAt"]
+    # Only what the sweeper reads: writes that change nothing projected cost the index nothing.
+    assert index["Projection"] == {
+        "ProjectionType": "INCLUDE",
+        "NonKeyAttributes": ["objectKey", "s3UploadId"],
+    }
     assert table["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
     assert table["SSESpecification"] == {"SSEEnabled": True}
 

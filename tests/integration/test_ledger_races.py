@@ -22,8 +22,7 @@ from local_stack.dynamodb_local import running_dynamodb_local
 from local_stack.template import create_table_request
 from quota_uploads.config import Settings
 from quota_uploads.dynamodb_fast import FastDynamoDB
-from quota_uploads.errors import QuotaExceeded
-from quota_uploads.ledger import Ledger
+from quota_uploads.ledger import InsufficientQuota, Ledger
 from quota_uploads.s3_events import parse_notification
 from quota_uploads.sigv4 import Credentials
 from tests.support.s3_notifications import notification, record
@@ -95,8 +94,9 @@ class Tally:
     overshoots: int = 0
 
 
-def upload_id(round_: int, thread: int) -> str:
-    return f"{round_:016x}{thread:016x}"
+def grant(ledger: Ledger, sub: str, size: int) -> Callable[[], Any]:
+    """A grant of ``size`` bytes, its upload id minted now, to run later (in a race)."""
+    return partial(ledger.grant, sub, ledger.new_upload_id(size))
 
 
 def test_racing_grants_never_pass_the_quota(endpoint: str) -> None:
@@ -106,18 +106,13 @@ def test_racing_grants_never_pass_the_quota(endpoint: str) -> None:
     for round_ in range(ROUNDS):
         sub = f"race-{round_}"
         sizes = [rng.choice(SIZES) for _ in range(THREADS)]
-        results = race(
-            [
-                partial(ledger.grant, sub, upload_id(round_, n), size)
-                for n, (ledger, size) in enumerate(zip(pool, sizes, strict=True))
-            ]
-        )
+        results = race([grant(ledger, sub, size) for ledger, size in zip(pool, sizes, strict=True)])
         granted = [
             size
             for size, result in zip(sizes, results, strict=True)
             if not isinstance(result, Exception)
         ]
-        refused = [r for r in results if isinstance(r, QuotaExceeded)]
+        refused = [r for r in results if isinstance(r, InsufficientQuota)]
         unexpected = [r for r in results if isinstance(r, Exception) and r not in refused]
         assert len(granted) + len(refused) == THREADS, unexpected
         for refusal in refused:
@@ -143,14 +138,11 @@ def test_grants_racing_quota_changes_keep_the_books(endpoint: str) -> None:
     granted: list[int] = []
     for round_ in range(20):
         quota = 2000 + 3000 * (round_ % 3)
-        workers: list[Callable[[], Any]] = [
-            partial(ledger.grant, sub, upload_id(1000 + round_, n), 10)
-            for n, ledger in enumerate(pool[:-1])
-        ]
+        workers: list[Callable[[], Any]] = [grant(ledger, sub, 10) for ledger in pool[:-1]]
         workers.append(partial(admin.set_quota, sub, quota))
         results = race(workers)
         assert not [
-            r for r in results if isinstance(r, Exception) and not isinstance(r, QuotaExceeded)
+            r for r in results if isinstance(r, Exception) and not isinstance(r, InsufficientQuota)
         ]
         granted += [10 for r in results[:-1] if not isinstance(r, Exception)]
         assert admin.usage(sub).reserved_bytes == sum(granted)
@@ -158,12 +150,7 @@ def test_grants_racing_quota_changes_keep_the_books(endpoint: str) -> None:
     final = sum(granted) + 55
     admin.set_quota(sub, final)
     before = admin.usage(sub).reserved_bytes
-    results = race(
-        [
-            lambda ledger=ledger, n=n: ledger.grant(sub, upload_id(9999, n), 10)
-            for n, ledger in enumerate(pool)
-        ]
-    )
+    results = race([grant(ledger, sub, 10) for ledger in pool])
     burst = [r for r in results if not isinstance(r, Exception)]
     assert len(burst) == (final - before) // 10
     assert admin.usage(sub).reserved_bytes <= final
@@ -185,10 +172,8 @@ def test_grants_racing_event_application_count_every_byte_once(endpoint: str) ->
             arrived[key] = actual
             del outstanding[upload]
             bodies.append(notification(record(key, size=actual, etag=upload)))
-        workers: list[Callable[[], Any]] = [
-            partial(ledger.grant, sub, upload_id(round_, n), size)
-            for n, (ledger, size) in enumerate(zip(granters, sizes, strict=True))
-        ]
+        grants = [grant(ledger, sub, size) for ledger, size in zip(granters, sizes, strict=True)]
+        workers: list[Callable[[], Any]] = list(grants)
         # Each body goes out twice, from two threads: redelivery racing itself.
         for index, body in enumerate(bodies + bodies):
             ledger = appliers[index % len(appliers)]
@@ -196,9 +181,9 @@ def test_grants_racing_event_application_count_every_byte_once(endpoint: str) ->
                 lambda ledger=ledger, body=body: ledger.apply_events(parse_notification(body))
             )
         results = race(workers)
-        for n, (size, result) in enumerate(zip(sizes, results, strict=False)):
+        for work, size, result in zip(grants, sizes, results, strict=False):
             if not isinstance(result, Exception):
-                upload = upload_id(round_, n)
+                upload = work.args[1]
                 outstanding[upload] = (f"users/{sub}/{upload}/f.bin", size)
         assert all(not r.failed for r in results[len(granters) :])
 
@@ -215,11 +200,12 @@ def test_the_sweeper_racing_an_arrival_releases_the_reservation_once(endpoint: s
     granter = ledgers(endpoint, 1)[0]
     for round_ in range(30):
         sub = f"race-sweep-{round_}"
-        upload = upload_id(round_, 0)
-        granter.grant(sub, upload, 700)
+        upload = granter.new_upload_id(700)
+        granter.grant(sub, upload)
         body = notification(record(f"users/{sub}/{upload}/f.bin", size=650))
         arrival = partial(applier.apply_events, parse_notification(body))
-        results = race([sweeper.release_expired, arrival])
+        sweep = partial(sweeper.release_expired, abort=lambda key, s3_upload_id: None)
+        results = race([sweep, arrival])
         assert not any(isinstance(r, Exception) for r in results), results
         usage = granter.usage(sub)
         assert (usage.used_bytes, usage.reserved_bytes) == (650, 0)

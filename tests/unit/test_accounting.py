@@ -2,10 +2,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from quota_uploads.accounting import ObjectState, newest, plan_user_changes
-from quota_uploads.keys import ObjectOwner
+from quota_uploads.keys import ObjectOwner, UploadTerms, new_upload_id
 from quota_uploads.s3_events import ObjectEvent
 
-UPLOAD = "0123456789abcdef0123456789abcdef"
+ENDS = 1_800_000_000
+UPLOAD = new_upload_id(UploadTerms(size=100, expires_at=ENDS, multipart=False))
 KEY = f"users/alice/{UPLOAD}/f.bin"
 
 
@@ -23,8 +24,20 @@ def event(order: int, *, exists: bool = True, size: int = 10, key: str = KEY) ->
 
 
 def test_a_create_charges_its_actual_size_and_releases_its_reservation() -> None:
-    changes = plan_user_changes("alice", [event(1, size=70)], {}, {UPLOAD: 100})
+    changes = plan_user_changes("alice", [event(1, size=70)], {}, {ENDS})
     assert (changes.used_delta, changes.reserved_delta, changes.object_count_delta) == (70, -100, 1)
+
+
+def test_only_the_first_event_of_an_upload_releases_its_reservation() -> None:
+    first = plan_user_changes("alice", [event(2, exists=False), event(1)], {}, {ENDS})
+    assert (first.used_delta, first.reserved_delta) == (0, -100)
+    stored = {KEY: first.objects[0].after}
+    assert plan_user_changes("alice", [event(3, size=5)], stored, {ENDS}).reserved_delta == 0
+
+
+def test_a_reservation_whose_bucket_was_swept_is_not_released_again() -> None:
+    changes = plan_user_changes("alice", [event(1, size=70)], {}, set())
+    assert (changes.used_delta, changes.reserved_delta) == (70, 0)
 
 
 def test_a_delete_subtracts_the_stored_size() -> None:

@@ -50,7 +50,7 @@ def botocore_client(endpoint: str | None, region: str = "us-east-1") -> Any:
 
 @settings(max_examples=200, deadline=None)
 @given(
-    operation=st.sampled_from(["UpdateItem", "GetItem"]),
+    operation=st.sampled_from(["UpdateItem", "GetItem", "BatchGetItem", "TransactWriteItems"]),
     body=st.binary(max_size=300),
     token=st.none() | st.text("abcXYZ019+/=", min_size=1, max_size=40),
     region=st.sampled_from(["us-east-1", "eu-west-1"]),
@@ -121,6 +121,45 @@ def test_answers_are_botocores(endpoint: str) -> None:
         without_metadata(theirs.get_item(TableName="t", Key=KEY, ConsistentRead=True))
     )
     assert ours.get_item(TableName="t", Key={**KEY, "sk": {"S": "none"}}) == {}
+
+
+def test_batch_answers_and_cancelled_transactions_are_botocores(endpoint: str) -> None:
+    ours, theirs = fast(endpoint), botocore_client(endpoint)
+    other = {**KEY, "sk": {"S": "other"}}
+    ours.transact_write_items(
+        TransactItems=[
+            {"Put": {"TableName": "t", "Item": {**KEY, "v": {"N": "1"}}}},
+            {"Put": {"TableName": "t", "Item": {**other, "v": {"S": "ü ✓"}}}},
+        ]
+    )
+    read = {"RequestItems": {"t": {"Keys": [KEY, other], "ConsistentRead": True}}}
+
+    def items(answer: dict[str, Any]) -> list[Any]:
+        return sorted(answer["Responses"]["t"], key=lambda item: item["sk"]["S"])
+
+    assert items(ours.batch_get_item(**read)) == items(theirs.batch_get_item(**read))
+    refused = {
+        "TransactItems": [
+            {
+                "Update": {
+                    "TableName": "t",
+                    "Key": KEY,
+                    "UpdateExpression": "SET v = :two",
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                    "ExpressionAttributeValues": {":two": {"N": "2"}},
+                }
+            },
+            {"Delete": {"TableName": "t", "Key": other}},
+        ]
+    }
+    with pytest.raises(ours.exceptions.TransactionCanceledException) as mine:
+        ours.transact_write_items(**refused)
+    with pytest.raises(theirs.exceptions.TransactionCanceledException) as botocores:
+        theirs.transact_write_items(**refused)
+    assert mine.value.response["Error"]["Code"] == botocores.value.response["Error"]["Code"]
+    assert mine.value.response.get("CancellationReasons") == botocores.value.response.get(
+        "CancellationReasons"
+    )
 
 
 def test_a_failed_condition_raises_botocores_exception_with_the_old_item(endpoint: str) -> None:

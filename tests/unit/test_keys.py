@@ -2,10 +2,13 @@ import pytest
 
 from quota_uploads.keys import (
     InvalidKey,
+    UploadTerms,
+    is_upload_id,
     new_upload_id,
     object_key,
     owner_of,
     sanitise_filename,
+    upload_terms,
 )
 
 UPLOAD_ID = "0123456789abcdef0123456789abcdef"
@@ -44,7 +47,35 @@ def test_object_key_places_each_upload_under_its_user_and_upload_id() -> None:
 
 
 def test_upload_ids_are_fresh() -> None:
-    assert len({new_upload_id() for _ in range(1000)}) == 1000
+    terms = UploadTerms(size=10, expires_at=1_800_000_000, multipart=False)
+    assert len({new_upload_id(terms) for _ in range(1000)}) == 1000
+
+
+@pytest.mark.parametrize(
+    "terms",
+    [
+        UploadTerms(size=0, expires_at=0, multipart=False),
+        UploadTerms(size=5 * 1024**4, expires_at=1_800_000_000, multipart=True),
+        UploadTerms(size=16**11 - 1, expires_at=16**9 - 1, multipart=False),
+    ],
+)
+def test_an_upload_id_carries_its_terms_and_fits_the_key_scheme(terms: UploadTerms) -> None:
+    upload_id = new_upload_id(terms)
+    assert is_upload_id(upload_id)
+    assert upload_terms(upload_id) == terms
+    owner = owner_of(object_key("alice", upload_id, "a.bin"))
+    assert owner is not None
+    assert owner.upload_id == upload_id
+
+
+def test_terms_that_do_not_fit_an_upload_id_are_refused() -> None:
+    with pytest.raises(InvalidKey):
+        new_upload_id(UploadTerms(size=16**11, expires_at=0, multipart=False))
+
+
+def test_an_id_from_before_upload_terms_carries_none() -> None:
+    assert upload_terms("0123456789a2cdef0123456789abcdef") is None
+    assert upload_terms("not an id") is None
 
 
 @pytest.mark.parametrize("sub", ["", "a/b", "a b", "x" * 129])

@@ -6,6 +6,7 @@ here every call is sequential and the assertions are about arithmetic and idempo
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import random
 from typing import Any
@@ -15,13 +16,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from quota_uploads.config import Settings
-from quota_uploads.errors import Conflict, QuotaExceeded
-from quota_uploads.ledger import MAX_TRANSACTION_ITEMS, Ledger
+from quota_uploads.keys import upload_terms
+from quota_uploads.ledger import InsufficientQuota, Ledger, TooManyUploads
+from quota_uploads.ledger.table import MAX_TRANSACTION_ITEMS, bucket_width
 from quota_uploads.s3_events import parse_notification
 from tests.conftest import QUOTA
 from tests.support.s3_notifications import notification, record
 
 LIFETIME = 900 + 120
+# A reservation ends at the end of its expiry bucket: never before its expiry, at most this after.
+WIDTH = bucket_width(LIFETIME)
 
 
 class Clock:
@@ -53,13 +57,35 @@ def key_of(sub: str, upload: str, name: str = "f.bin") -> str:
     return f"users/{sub}/{upload}/{name}"
 
 
+def sweep(ledger: Ledger) -> int:
+    """Runs the sweeper; the number of reservations it released."""
+    return ledger.release_expired(abort=lambda key, s3_upload_id: None).reservations
+
+
+def ends(upload: str) -> int:
+    terms = upload_terms(upload)
+    assert terms is not None
+    return terms.expires_at
+
+
 def apply(ledger: Ledger, *records: dict[str, Any]) -> None:
     assert ledger.apply_events(parse_notification(notification(*records))).failed == set()
 
 
 def test_a_grant_reserves_the_declared_bytes(ledger: Ledger) -> None:
-    usage = ledger.grant("alice", upload_id(), 600)
+    usage = ledger.grant("alice", ledger.new_upload_id(600))
     assert (usage.used_bytes, usage.reserved_bytes, usage.available_bytes) == (0, 600, 400)
+
+
+def test_a_grant_retried_after_a_lost_answer_is_answered_not_counted_twice(
+    ledger: Ledger,
+) -> None:
+    upload = ledger.new_upload_id(600)
+    first = ledger.grant("alice", upload)
+    ledger.grant("alice", ledger.new_upload_id(100))
+    assert ledger.grant("alice", upload) == ledger.usage("alice")
+    assert first.reserved_bytes == 600
+    assert ledger.usage("alice").reserved_bytes == 700
 
 
 def test_a_grant_is_one_dynamodb_request(ledger: Ledger, dynamodb: Any) -> None:
@@ -67,9 +93,9 @@ def test_a_grant_is_one_dynamodb_request(ledger: Ledger, dynamodb: Any) -> None:
     dynamodb.meta.events.register(
         "before-call.dynamodb", lambda model, **_: sent.append(model.name)
     )
-    ledger.grant("alice", upload_id(), 600)
-    with pytest.raises(QuotaExceeded):
-        ledger.grant("alice", upload_id(), 600)
+    ledger.grant("alice", ledger.new_upload_id(600))
+    with pytest.raises(InsufficientQuota):
+        ledger.grant("alice", ledger.new_upload_id(600))
     assert sent == ["UpdateItem", "UpdateItem"]
 
 
@@ -84,42 +110,40 @@ def test_a_batch_costs_one_read_and_one_write_per_user(ledger: Ledger, dynamodb:
 
 
 def test_a_grant_that_would_pass_the_quota_is_refused_with_the_numbers(ledger: Ledger) -> None:
-    ledger.grant("alice", upload_id(), 600)
-    with pytest.raises(QuotaExceeded) as refused:
-        ledger.grant("alice", upload_id(), 401)
-    body = refused.value.body()
-    assert body["error"] == "Insufficient Storage"
-    assert (body["usedBytes"], body["reservedBytes"], body["quotaBytes"]) == (0, 600, QUOTA)
-    assert (body["requestedBytes"], body["availableBytes"]) == (401, 400)
-    assert "Delete files" in body["message"]
+    ledger.grant("alice", ledger.new_upload_id(600))
+    with pytest.raises(InsufficientQuota) as refused:
+        ledger.grant("alice", ledger.new_upload_id(401))
+    refusal = refused.value
+    assert (refusal.used_bytes, refusal.reserved_bytes, refusal.quota_bytes) == (0, 600, QUOTA)
+    assert (refusal.requested_bytes, refusal.available_bytes) == (401, 400)
     assert ledger.usage("alice").reserved_bytes == 600
 
 
 def test_a_grant_can_fill_the_quota_exactly(ledger: Ledger) -> None:
-    ledger.grant("alice", upload_id(), 600)
-    assert ledger.grant("alice", upload_id(), 400).available_bytes == 0
-    with pytest.raises(QuotaExceeded):
-        ledger.grant("alice", upload_id(), 1)
+    ledger.grant("alice", ledger.new_upload_id(600))
+    assert ledger.grant("alice", ledger.new_upload_id(400)).available_bytes == 0
+    with pytest.raises(InsufficientQuota):
+        ledger.grant("alice", ledger.new_upload_id(1))
 
 
 def test_a_file_larger_than_the_default_quota_is_refused_for_a_new_user(ledger: Ledger) -> None:
-    with pytest.raises(QuotaExceeded) as refused:
-        ledger.grant("bob", upload_id(), QUOTA + 1)
+    with pytest.raises(InsufficientQuota) as refused:
+        ledger.grant("bob", ledger.new_upload_id(QUOTA + 1))
     assert refused.value.used_bytes == 0
     assert ledger.usage("bob").reserved_bytes == 0
 
 
 def test_users_do_not_share_a_quota(ledger: Ledger) -> None:
-    ledger.grant("alice", upload_id(), QUOTA)
-    assert ledger.grant("bob", upload_id(), QUOTA).reserved_bytes == QUOTA
+    ledger.grant("alice", ledger.new_upload_id(QUOTA))
+    assert ledger.grant("bob", ledger.new_upload_id(QUOTA)).reserved_bytes == QUOTA
 
 
 def test_a_per_user_quota_overrides_the_default_and_can_be_removed(ledger: Ledger) -> None:
-    ledger.grant("alice", upload_id(), 800)
+    ledger.grant("alice", ledger.new_upload_id(800))
     ledger.set_quota("alice", 3000)
-    assert ledger.grant("alice", upload_id(), 2200).available_bytes == 0
-    with pytest.raises(QuotaExceeded) as refused:
-        ledger.grant("alice", upload_id(), 1)
+    assert ledger.grant("alice", ledger.new_upload_id(2200)).available_bytes == 0
+    with pytest.raises(InsufficientQuota) as refused:
+        ledger.grant("alice", ledger.new_upload_id(1))
     assert refused.value.quota_bytes == 3000
     ledger.set_quota("alice", None)
     usage = ledger.usage("alice")
@@ -127,35 +151,34 @@ def test_a_per_user_quota_overrides_the_default_and_can_be_removed(ledger: Ledge
 
 
 def test_lowering_a_quota_below_usage_refuses_even_empty_files(ledger: Ledger) -> None:
-    ledger.grant("alice", upload_id(), 500)
+    ledger.grant("alice", ledger.new_upload_id(500))
     ledger.set_quota("alice", 100)
-    with pytest.raises(QuotaExceeded) as refused:
-        ledger.grant("alice", upload_id(), 0)
-    assert "at least 400 bytes" in refused.value.message
+    with pytest.raises(InsufficientQuota) as refused:
+        ledger.grant("alice", ledger.new_upload_id(0))
+    usage = refused.value.usage
+    assert (usage.reserved_bytes, usage.quota_bytes, usage.available_bytes) == (500, 100, 0)
 
 
-def test_too_many_open_uploads_is_a_conflict(
-    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr("quota_uploads.ledger.MAX_OPEN_RESERVATIONS", 2)
-    ledger.grant("alice", upload_id(), 1)
-    ledger.grant("alice", upload_id(), 1)
-    with pytest.raises(Conflict):
-        ledger.grant("alice", upload_id(), 1)
+def test_too_many_open_uploads_are_refused(dynamodb: Any, settings: Settings) -> None:
+    ledger = Ledger(dynamodb, dataclasses.replace(settings, max_open_uploads=2))
+    ledger.grant("alice", ledger.new_upload_id(1))
+    ledger.grant("alice", ledger.new_upload_id(1))
+    with pytest.raises(TooManyUploads):
+        ledger.grant("alice", ledger.new_upload_id(1))
 
 
 def test_an_arrival_turns_the_reservation_into_usage_at_the_actual_size(ledger: Ledger) -> None:
-    upload = upload_id()
-    ledger.grant("alice", upload, 600)
+    upload = ledger.new_upload_id(600)
+    ledger.grant("alice", upload)
     apply(ledger, record(key_of("alice", upload), size=450))
     usage = ledger.usage("alice")
     assert (usage.used_bytes, usage.reserved_bytes, usage.object_count) == (450, 0, 1)
-    assert ledger.grant("alice", upload_id(), 550).available_bytes == 0
+    assert ledger.grant("alice", ledger.new_upload_id(550)).available_bytes == 0
 
 
 def test_redelivered_events_count_once(ledger: Ledger) -> None:
-    upload = upload_id()
-    ledger.grant("alice", upload, 600)
+    upload = ledger.new_upload_id(600)
+    ledger.grant("alice", upload)
     created = record(key_of("alice", upload), size=600)
     apply(ledger, created, created)
     apply(ledger, created)
@@ -163,9 +186,9 @@ def test_redelivered_events_count_once(ledger: Ledger) -> None:
 
 
 def test_a_delete_frees_the_stored_size_even_when_it_arrives_first(ledger: Ledger) -> None:
-    upload = upload_id()
+    upload = ledger.new_upload_id(300)
     key = key_of("alice", upload)
-    ledger.grant("alice", upload, 300)
+    ledger.grant("alice", upload)
     deleted = record(key, created=False, sequencer="0000000000000002")
     apply(ledger, deleted)
     apply(ledger, record(key, size=300, sequencer="0000000000000001"))
@@ -174,9 +197,9 @@ def test_a_delete_frees_the_stored_size_even_when_it_arrives_first(ledger: Ledge
 
 
 def test_multipart_completion_reported_twice_counts_once(ledger: Ledger) -> None:
-    upload = upload_id()
+    upload = ledger.new_upload_id(900)
     key = key_of("alice", upload)
-    ledger.grant("alice", upload, 900)
+    ledger.grant("alice", upload)
     put = record(key, size=900, etag="abc-2", name="ObjectCreated:Put")
     complete = record(key, size=900, etag="abc-2", name="ObjectCreated:CompleteMultipartUpload")
     apply(ledger, put)
@@ -187,42 +210,65 @@ def test_multipart_completion_reported_twice_counts_once(ledger: Ledger) -> None
 def test_objects_without_a_grant_or_larger_than_granted_are_charged_in_full(
     ledger: Ledger,
 ) -> None:
-    upload = upload_id()
-    ledger.grant("alice", upload, 100)
+    upload = ledger.new_upload_id(100)
+    ledger.grant("alice", upload)
     apply(
         ledger, record(key_of("alice", upload), size=700), record("users/alice/copy.bin", size=500)
     )
     usage = ledger.usage("alice")
     assert (usage.used_bytes, usage.reserved_bytes, usage.available_bytes) == (1200, 0, 0)
-    with pytest.raises(QuotaExceeded):
-        ledger.grant("alice", upload_id(), 0)
+    with pytest.raises(InsufficientQuota):
+        ledger.grant("alice", ledger.new_upload_id(0))
 
 
-def test_expired_reservations_are_released_and_live_ones_kept(ledger: Ledger, clock: Clock) -> None:
-    ledger.grant("alice", upload_id(), 300)
-    clock.now += 60
-    ledger.grant("alice", upload_id(), 200)
-    clock.now += LIFETIME - 60
-    assert len(ledger.release_expired()) == 1
+def test_expired_reservations_are_released_at_their_end_and_live_ones_kept(
+    ledger: Ledger, clock: Clock
+) -> None:
+    granted_at = clock.now
+    first = ledger.new_upload_id(300)
+    ledger.grant("alice", first)
+    clock.now += WIDTH
+    second = ledger.new_upload_id(200)
+    ledger.grant("alice", second)
+    assert granted_at + LIFETIME <= ends(first) < granted_at + LIFETIME + WIDTH
+    clock.now = ends(first) - 1
+    assert sweep(ledger) == 0
+    clock.now = ends(first)
+    assert sweep(ledger) == 1
     assert ledger.usage("alice").reserved_bytes == 200
-    assert len(ledger.release_expired()) == 0
-    clock.now += 60
-    assert len(ledger.release_expired()) == 1
+    assert sweep(ledger) == 0
+    clock.now = ends(second)
+    assert sweep(ledger) == 1
     assert ledger.usage("alice").reserved_bytes == 0
-    assert len(ledger.release_expired()) == 0
+    assert sweep(ledger) == 0
+
+
+def test_a_short_reservation_opened_beside_a_multipart_one_ends_on_its_own_time(
+    ledger: Ledger, clock: Clock
+) -> None:
+    long = ledger.new_upload_id(300, multipart=True)
+    ledger.grant("alice", long)
+    short = ledger.new_upload_id(200)
+    ledger.grant("alice", short)
+    clock.now = ends(short)
+    assert sweep(ledger) == 1
+    assert ledger.usage("alice").reserved_bytes == 300
+    clock.now = ends(long)
+    assert sweep(ledger) == 1
+    assert ledger.usage("alice").reserved_bytes == 0
 
 
 def test_an_upload_landing_after_its_reservation_expired_is_charged_once(
     ledger: Ledger, clock: Clock
 ) -> None:
-    upload = upload_id()
-    ledger.grant("alice", upload, 300)
-    clock.now += LIFETIME
-    assert len(ledger.release_expired()) == 1
+    upload = ledger.new_upload_id(300)
+    ledger.grant("alice", upload)
+    clock.now = ends(upload)
+    assert sweep(ledger) == 1
     apply(ledger, record(key_of("alice", upload), size=300))
     usage = ledger.usage("alice")
     assert (usage.used_bytes, usage.reserved_bytes) == (300, 0)
-    assert len(ledger.release_expired()) == 0
+    assert sweep(ledger) == 0
 
 
 def test_a_failed_user_does_not_block_others(
@@ -312,11 +358,11 @@ def test_any_history_delivered_in_any_order_leaves_the_true_usage(
     for operation in history:
         kind = operation[0]
         if kind in ("upload", "multipart", "grant_only"):
-            upload = upload_id()
             declared = operation[1]
+            upload = ledger.new_upload_id(declared)
             try:
-                ledger.grant(sub, upload, declared)
-            except QuotaExceeded:
+                ledger.grant(sub, upload)
+            except InsufficientQuota:
                 continue
             key = key_of(sub, upload)
             if kind == "upload" and operation[3]:
@@ -341,9 +387,9 @@ def test_any_history_delivered_in_any_order_leaves_the_true_usage(
         batch = replay[index::batches]
         assert ledger.apply_events(parse_notification(notification(*batch))).failed == set()
         clock.now += LIFETIME / batches
-        ledger.release_expired()
-    clock.now += LIFETIME
-    ledger.release_expired()
+        sweep(ledger)
+    clock.now += LIFETIME + WIDTH
+    sweep(ledger)
 
     usage = ledger.usage(sub)
     assert usage.used_bytes == sum(bucket.values())

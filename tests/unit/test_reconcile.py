@@ -31,7 +31,7 @@ def reconciler(ledger: Ledger, s3: Any) -> Reconciler:
         s3,
         BUCKET,
         settle_seconds=SETTLE,
-        release_stale=lambda: len(ledger.release_expired()),
+        release_stale=lambda: ledger.release_expired(abort=lambda key, s3_upload_id: None),
     )
 
 
@@ -88,7 +88,7 @@ def test_counters_that_drifted_from_the_registers_are_corrected(
     assert drift.bytes_corrected == 2 * 999
     usage = ledger.usage("alice")
     assert (usage.used_bytes, usage.reserved_bytes, usage.object_count) == (200, 0, 1)
-    assert ledger.grant("alice", "f" * 32, 800).available_bytes == 0
+    assert ledger.grant("alice", ledger.new_upload_id(800)).available_bytes == 0
 
 
 def test_a_real_event_after_a_repair_still_applies(
@@ -104,7 +104,8 @@ def test_a_real_event_after_a_repair_still_applies(
 def test_stale_reservations_are_released(
     reconciler: Reconciler, dynamodb: Any, settings: Settings
 ) -> None:
-    Ledger(dynamodb, settings, clock=lambda: 0).grant("alice", "e" * 32, 100)
+    early = Ledger(dynamodb, settings, clock=lambda: 0)
+    early.grant("alice", early.new_upload_id(100))
     drift = reconciler.run(now=LATER)
     assert drift.reservations_released == 1
 
@@ -114,5 +115,5 @@ def test_the_run_reports_used_plus_reserved_over_all_users(
 ) -> None:
     put(s3, KEY, 300)
     put(s3, "users/bob/0123456789abcdef0123456789abcdef/b.bin", 50)
-    ledger.grant("bob", "e" * 32, 200)
+    ledger.grant("bob", ledger.new_upload_id(200))
     assert reconciler.run(now=LATER).committed_bytes == 300 + 50 + 200

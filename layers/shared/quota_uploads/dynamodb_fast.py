@@ -1,10 +1,10 @@
-"""The two DynamoDB calls on the grant path, signed and sent by hand; everything else via botocore.
+"""The DynamoDB calls on the grant and event paths, signed and sent by hand; the rest via botocore.
 
 ``make bench`` showed botocore's request pipeline as the largest share of a grant: ~300 µs of
 client CPU per ``UpdateItem`` and, on a cold start, ~240 ms to import boto3 and build a client.
-``UpdateItem`` and ``GetItem`` here are a JSON body, a SigV4 ``Authorization`` header (proven
-identical to botocore's in ``tests/unit/test_dynamodb_fast.py``) and one keep-alive connection
-per thread. Any other operation, the ``exceptions`` namespace, and every error go through a
+``UpdateItem``, ``GetItem``, ``BatchGetItem`` and ``TransactWriteItems`` here are a JSON body, a
+SigV4 ``Authorization`` header (proven identical to botocore's in
+``tests/unit/test_dynamodb_fast.py``) and one keep-alive connection per thread. Any other operation, the ``exceptions`` namespace, and every error go through a
 botocore client made on first need, so callers see exactly botocore's classes and responses.
 """
 
@@ -77,6 +77,12 @@ class FastDynamoDB:
 
     def get_item(self, **params: Any) -> dict[str, Any]:
         return self._call("GetItem", params)
+
+    def batch_get_item(self, **params: Any) -> dict[str, Any]:
+        return self._call("BatchGetItem", params)
+
+    def transact_write_items(self, **params: Any) -> dict[str, Any]:
+        return self._call("TransactWriteItems", params)
 
     def _botocore(self) -> Any:
         """The one botocore client behind this one, made on first need.

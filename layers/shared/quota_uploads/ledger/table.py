@@ -35,8 +35,8 @@ Item = dict[str, Any]
 
 EXPIRY_INDEX = "ExpiringItems"
 EXPIRY_SHARDS = 8
-# Buckets per reservation lifetime: a reservation ends at most a lifetime / 8 after its expiry
-# (rounded up to a minute), and the usage item holds at most ~9 buckets per kind of upload.
+# Buckets per reservation lifetime: a reservation ends at most a lifetime / 8 after its expiry,
+# and the usage item holds at most 9 buckets per kind of upload (single PUT, multipart).
 BUCKETS_PER_LIFETIME = 8
 GRANT_SLOTS = 8
 GRANT_TAG_DIGITS = 8
@@ -83,8 +83,7 @@ def buckets(item: Item) -> dict[int, Bucket]:
 
 
 def bucket_width(lifetime_seconds: int) -> int:
-    eighth = -(-lifetime_seconds // BUCKETS_PER_LIFETIME)
-    return max(60, -(-eighth // 60) * 60)
+    return max(1, -(-lifetime_seconds // BUCKETS_PER_LIFETIME))
 
 
 def bucket_end(expires_at: int, lifetime_seconds: int) -> int:
