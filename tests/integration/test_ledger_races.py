@@ -163,7 +163,7 @@ def test_grants_racing_event_application_count_every_byte_once(endpoint: str) ->
     rng = random.Random(7)
     arrived: dict[str, int] = {}
     outstanding: dict[str, tuple[str, int]] = {}
-    for round_ in range(30):
+    for _ in range(30):
         sizes = [rng.choice(SIZES) for _ in granters]
         ready = list(outstanding.items())[: len(appliers)]
         bodies = []

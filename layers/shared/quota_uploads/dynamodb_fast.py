@@ -4,8 +4,9 @@
 client CPU per ``UpdateItem`` and, on a cold start, ~240 ms to import boto3 and build a client.
 ``UpdateItem``, ``GetItem``, ``BatchGetItem`` and ``TransactWriteItems`` here are a JSON body, a
 SigV4 ``Authorization`` header (proven identical to botocore's in
-``tests/unit/test_dynamodb_fast.py``) and one keep-alive connection per thread. Any other operation, the ``exceptions`` namespace, and every error go through a
-botocore client made on first need, so callers see exactly botocore's classes and responses.
+``tests/unit/test_dynamodb_fast.py``) and one keep-alive connection per thread. Any other
+operation, the ``exceptions`` namespace, and every error go through a botocore client made on
+first need, so callers see exactly botocore's classes and responses.
 """
 
 from __future__ import annotations
