@@ -1,7 +1,10 @@
-"""The ledger against moto's DynamoDB in-process: grants, events, quotas and expiry.
+"""The ledger against moto's DynamoDB: grants, events, quotas and expiry.
 
-moto is not atomic under concurrency, so races are proven against DynamoDB Local elsewhere;
-here every call is sequential and the assertions are about arithmetic and idempotency.
+Each test runs twice: with botocore against moto in-process, and with the hand-written client
+the functions use in production against a moto server. moto is not atomic under concurrency,
+so races are proven against DynamoDB Local elsewhere; here every call is sequential and the
+assertions are about arithmetic and idempotency. Tests that reach into botocore's client
+(counting or failing its calls) use botocore only.
 """
 
 from __future__ import annotations
@@ -9,18 +12,26 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import random
+import urllib.request
+from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from moto.server import ThreadedMotoServer
 
+from local_stack.stack import free_port
+from local_stack.template import create_table_request
 from quota_uploads.config import Settings
+from quota_uploads.dynamodb_fast import FastDynamoDB
 from quota_uploads.keys import upload_terms
 from quota_uploads.ledger import InsufficientQuota, Ledger, TooManyUploads
 from quota_uploads.ledger.table import MAX_TRANSACTION_ITEMS, bucket_width
 from quota_uploads.s3_events import parse_notification
-from tests.conftest import QUOTA
+from quota_uploads.sigv4 import Credentials
+from tests.conftest import QUOTA, TABLE
 from tests.support.s3_notifications import notification, record
 
 LIFETIME = 900 + 120
@@ -41,8 +52,47 @@ def clock() -> Clock:
     return Clock()
 
 
+@pytest.fixture(scope="module")
+def moto_server() -> Iterator[str]:
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+def hand_written_client(endpoint: str, template: dict[str, Any]) -> Any:
+    """The production client against a fresh table on the moto server."""
+    urllib.request.urlopen(
+        urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
+    ).close()
+
+    def botocore_client() -> Any:
+        return boto3.client("dynamodb", endpoint_url=endpoint)
+
+    table = template["Resources"]["LedgerTable"]["Properties"]
+    botocore_client().create_table(**create_table_request(table, TABLE))
+    return FastDynamoDB(
+        region="us-east-1",
+        endpoint_url=endpoint,
+        credentials=lambda: Credentials("testing", "testing"),
+        botocore_client=botocore_client,
+    )
+
+
+@pytest.fixture(params=["botocore", "hand-written"])
+def ledger(
+    request: pytest.FixtureRequest, settings: Settings, clock: Clock, template: dict[str, Any]
+) -> Ledger:
+    if request.param == "botocore":
+        client = request.getfixturevalue("dynamodb")
+    else:
+        client = hand_written_client(request.getfixturevalue("moto_server"), template)
+    return Ledger(client, settings, clock=clock)
+
+
 @pytest.fixture
-def ledger(dynamodb: Any, settings: Settings, clock: Clock) -> Ledger:
+def botocore_ledger(dynamodb: Any, settings: Settings, clock: Clock) -> Ledger:
     return Ledger(dynamodb, settings, clock=clock)
 
 
@@ -88,24 +138,26 @@ def test_a_grant_retried_after_a_lost_answer_is_answered_not_counted_twice(
     assert ledger.usage("alice").reserved_bytes == 700
 
 
-def test_a_grant_is_one_dynamodb_request(ledger: Ledger, dynamodb: Any) -> None:
+def test_a_grant_is_one_dynamodb_request(botocore_ledger: Ledger, dynamodb: Any) -> None:
     sent: list[str] = []
     dynamodb.meta.events.register(
         "before-call.dynamodb", lambda model, **_: sent.append(model.name)
     )
-    ledger.grant("alice", ledger.new_upload_id(600))
+    botocore_ledger.grant("alice", botocore_ledger.new_upload_id(600))
     with pytest.raises(InsufficientQuota):
-        ledger.grant("alice", ledger.new_upload_id(600))
+        botocore_ledger.grant("alice", botocore_ledger.new_upload_id(600))
     assert sent == ["UpdateItem", "UpdateItem"]
 
 
-def test_a_batch_costs_one_read_and_one_write_per_user(ledger: Ledger, dynamodb: Any) -> None:
+def test_a_batch_costs_one_read_and_one_write_per_user(
+    botocore_ledger: Ledger, dynamodb: Any
+) -> None:
     sent: list[str] = []
     dynamodb.meta.events.register(
         "before-call.dynamodb", lambda model, **_: sent.append(model.name)
     )
     records = [record(f"users/u{n % 3}/f{n}.bin", size=1) for n in range(30)]
-    apply(ledger, *records)
+    apply(botocore_ledger, *records)
     assert sorted(sent) == ["BatchGetItem"] + ["TransactWriteItems"] * 3
 
 
@@ -272,7 +324,7 @@ def test_an_upload_landing_after_its_reservation_expired_is_charged_once(
 
 
 def test_a_failed_user_does_not_block_others(
-    ledger: Ledger, monkeypatch: pytest.MonkeyPatch, dynamodb: Any
+    botocore_ledger: Ledger, monkeypatch: pytest.MonkeyPatch, dynamodb: Any
 ) -> None:
     from botocore.exceptions import ClientError
 
@@ -287,13 +339,13 @@ def test_a_failed_user_does_not_block_others(
     events = parse_notification(
         notification(record("users/alice/a.bin", size=5), record("users/bob/b.bin", size=7))
     )
-    assert ledger.apply_events(events).failed == {"bob"}
-    assert ledger.usage("alice").used_bytes == 5
-    assert ledger.usage("bob").used_bytes == 0
+    assert botocore_ledger.apply_events(events).failed == {"bob"}
+    assert botocore_ledger.usage("alice").used_bytes == 5
+    assert botocore_ledger.usage("bob").used_bytes == 0
 
 
 def test_a_crash_between_two_transactions_leaves_no_half_write_and_redelivery_completes(
-    ledger: Ledger, monkeypatch: pytest.MonkeyPatch, dynamodb: Any
+    botocore_ledger: Ledger, monkeypatch: pytest.MonkeyPatch, dynamodb: Any
 ) -> None:
     """More objects than a transaction holds are written in several; each is whole on its own."""
     sizes = [n + 1 for n in range(MAX_TRANSACTION_ITEMS + 50)]
@@ -308,16 +360,16 @@ def test_a_crash_between_two_transactions_leaves_no_half_write_and_redelivery_co
 
     monkeypatch.setattr(dynamodb, "transact_write_items", crashing_on_the_second)
     with pytest.raises(RuntimeError):
-        ledger.apply_events(parse_notification(notification(*batch)))
+        botocore_ledger.apply_events(parse_notification(notification(*batch)))
 
-    written = [state for state in ledger.registers("alice").values() if state.exists]
-    usage = ledger.usage("alice")
+    written = [state for state in botocore_ledger.registers("alice").values() if state.exists]
+    usage = botocore_ledger.usage("alice")
     assert 0 < len(written) < len(sizes)
     assert (usage.used_bytes, usage.object_count) == (sum(s.size for s in written), len(written))
 
     monkeypatch.setattr(dynamodb, "transact_write_items", real)
-    apply(ledger, *batch)
-    usage = ledger.usage("alice")
+    apply(botocore_ledger, *batch)
+    usage = botocore_ledger.usage("alice")
     assert (usage.used_bytes, usage.object_count) == (sum(sizes), len(sizes))
 
 
