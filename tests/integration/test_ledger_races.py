@@ -14,17 +14,14 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 
 from local_stack.dynamodb_local import running_dynamodb_local
 from local_stack.template import create_table_request
 from quota_uploads.config import Settings
-from quota_uploads.dynamodb_fast import FastDynamoDB
 from quota_uploads.ledger import InsufficientQuota, Ledger
 from quota_uploads.s3_events import parse_notification
-from quota_uploads.sigv4 import Credentials
+from tests.support.dynamodb import fast_local_client, local_client
 from tests.support.s3_notifications import notification, record
 
 pytestmark = pytest.mark.integration
@@ -39,35 +36,15 @@ TABLE = "ledger-races"
 def endpoint(template: dict[str, Any]) -> Iterator[str]:
     with running_dynamodb_local() as url:
         table = template["Resources"]["LedgerTable"]["Properties"]
-        client(url).create_table(**create_table_request(table, TABLE))
+        local_client(url).create_table(**create_table_request(table, TABLE))
         yield url
-
-
-def client(endpoint: str) -> Any:
-    return boto3.client(
-        "dynamodb",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-        config=Config(max_pool_connections=64, retries={"mode": "standard"}),
-    )
-
-
-def fast_client(endpoint: str) -> Any:
-    return FastDynamoDB(
-        region="us-east-1",
-        endpoint_url=endpoint,
-        credentials=lambda: Credentials("local", "local"),
-        botocore_client=lambda: client(endpoint),
-    )
 
 
 def ledgers(endpoint: str, count: int, clock: Callable[[], float] | None = None) -> list[Ledger]:
     """Every other ledger uses the hand-written client the API uses in production."""
     settings = Settings(table_name=TABLE, bucket_name="unused", default_quota_bytes=QUOTA)
     extra = {"clock": clock} if clock else {}
-    makers = [client, fast_client]
+    makers = [local_client, fast_local_client]
     return [Ledger(makers[n % 2](endpoint), settings, **extra) for n in range(count)]
 
 
