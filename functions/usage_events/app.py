@@ -66,6 +66,7 @@ def lambda_handler(event: SQSEvent, context: LambdaContext) -> dict[str, Any]:
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in failures]}
 
 
-# Every batch uses botocore's DynamoDB client: built during init, it is frozen with the rest.
+# Batches are read and written by the hand-written client, but a conflict raises botocore's
+# exceptions: build the botocore client it hands over to during init, frozen with the rest.
 wiring.botocore_dynamodb()
 wiring.end_init()

@@ -32,7 +32,7 @@ def settings() -> Settings:
 
 @cache
 def dynamodb() -> DynamoDBClient:
-    """GetItem and UpdateItem by hand (the grant path), all else through botocore."""
+    """The grant and event paths' calls by hand, all else through botocore."""
     from quota_uploads.dynamodb_fast import FastDynamoDB
 
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")

@@ -1,9 +1,13 @@
 """Applying S3 object events: each exactly once, one read and one transaction per user.
 
 Objects are last-writer-wins registers (``OBJ#<key>``, see ``accounting``). A batch reads every
-touched register and usage item in one ``BatchGetItem``, then writes one transaction per user:
+touched register and usage item (two ``BatchGetItem``), then writes one transaction per user:
 the changed registers, each conditioned on the version it replaces, and the usage item's
-counters, so a concurrent or repeated application cannot count anything twice. An arrival ends
+counters, so a concurrent or repeated application cannot count anything twice.
+
+Registers are read eventually consistent (half the price): a stale one only makes its
+conditional write fail, and the retry reads them consistently. Usage items are read
+consistently, because alert levels are judged from them. An arrival ends
 its upload's reservation by taking its bytes out of the bucket its upload id names; a bucket it
 empties is removed at once, so the sweeper never has to visit it.
 """
@@ -74,7 +78,7 @@ class EventApplier:
         applied = Applied()
         if not by_user:
             return applied
-        stored = self._read(by_user)
+        stored = self._read(by_user, consistent_registers=False)
         for sub, user_events in by_user.items():
             changes = self._apply_user(sub, user_events, stored)
             if changes is None:
@@ -103,24 +107,33 @@ class EventApplier:
             ):
                 # Another writer moved these registers or buckets since the read.
                 backoff(attempt)
-                stored.update(self._read({sub: events}))
+                stored.update(self._read({sub: events}, consistent_registers=True))
             except db.exceptions.ClientError:
                 logger.exception("could not apply events for user %s", sub)
                 return None
         logger.error("events for user %s kept conflicting", sub)
         return None
 
-    def _read(self, by_user: Mapping[str, Sequence[ObjectEvent]]) -> dict[tuple[str, str], Item]:
+    def _read(
+        self, by_user: Mapping[str, Sequence[ObjectEvent]], consistent_registers: bool
+    ) -> dict[tuple[str, str], Item]:
+        usage = {(user_pk(sub), USAGE_SK) for sub in by_user}
+        registers = {
+            (user_pk(e.owner.sub), object_sk(e.key)) for es in by_user.values() for e in es
+        }
+        if consistent_registers:
+            return self._get(usage | registers, consistent=True)
+        return {**self._get(usage, consistent=True), **self._get(registers, consistent=False)}
+
+    def _get(self, keys: set[tuple[str, str]], consistent: bool) -> dict[tuple[str, str], Item]:
         table = self._table
-        keys = {(user_pk(sub), USAGE_SK) for sub in by_user}
-        keys.update((user_pk(e.owner.sub), object_sk(e.key)) for es in by_user.values() for e in es)
         found: dict[tuple[str, str], Item] = {}
         pending: list[Item] = [{"pk": s(pk), "sk": s(sk)} for pk, sk in sorted(keys)]
         attempt = 0
         while pending:
             chunk, pending = pending[:MAX_BATCH_GET_KEYS], pending[MAX_BATCH_GET_KEYS:]
             response = table.db.batch_get_item(
-                RequestItems={table.name: {"Keys": chunk, "ConsistentRead": True}}
+                RequestItems={table.name: {"Keys": chunk, "ConsistentRead": consistent}}
             )
             for item in response.get("Responses", {}).get(table.name, []):
                 found[(item["pk"]["S"], item["sk"]["S"])] = item

@@ -85,7 +85,8 @@ class Sweeper:
         released = freed = 0
         attempt = 0
         while attempt < ATTEMPTS:
-            item = table.db.get_item(TableName=table.name, Key=key, ConsistentRead=True).get(
+            # A stale first read (half the price) only fails the conditional write below.
+            item = table.db.get_item(TableName=table.name, Key=key, ConsistentRead=attempt > 0).get(
                 "Item", {}
             )
             if "expiresAt" not in item:
