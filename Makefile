@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: test dev bench lint typecheck validate build deploy clean system-deps
+.PHONY: test dev bench bench-capacity lint typecheck validate build deploy clean system-deps
 
 $(STAMP): requirements-dev.txt layers/shared/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,8 +30,12 @@ dev: $(STAMP)
 	$(BIN)/python -m local_stack $(ARGS)
 
 ## bench: our functions against a naive twin, side by side (ARGS="--quick" for a short run)
-bench: $(STAMP)
+bench: $(STAMP) $(NODE_STAMP) system-deps
 	$(BIN)/python -m benchmarks.run $(ARGS)
+
+## bench-capacity: only the DynamoDB capacity per upload, on DynamoDB Local
+bench-capacity: $(STAMP) $(NODE_STAMP) system-deps
+	PYTHONPATH=layers/shared $(BIN)/python -m benchmarks.capacity $(ARGS)
 
 ## test: every test (unit, handlers, template), then lint and type checks
 test: $(STAMP) $(NODE_STAMP) system-deps

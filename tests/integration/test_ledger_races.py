@@ -16,12 +16,10 @@ from typing import Any
 
 import pytest
 
-from local_stack.dynamodb_local import running_dynamodb_local
-from local_stack.template import create_table_request
 from quota_uploads.config import Settings
 from quota_uploads.ledger import InsufficientQuota, Ledger
 from quota_uploads.s3_events import parse_notification
-from tests.support.dynamodb import fast_local_client, local_client
+from tests.support.dynamodb import fast_local_client, ledger_table_on_dynamodb_local, local_client
 from tests.support.s3_notifications import notification, record
 
 pytestmark = pytest.mark.integration
@@ -34,9 +32,7 @@ TABLE = "ledger-races"
 
 @pytest.fixture(scope="module")
 def endpoint(template: dict[str, Any]) -> Iterator[str]:
-    with running_dynamodb_local() as url:
-        table = template["Resources"]["LedgerTable"]["Properties"]
-        local_client(url).create_table(**create_table_request(table, TABLE))
+    with ledger_table_on_dynamodb_local(template, TABLE) as url:
         yield url
 
 

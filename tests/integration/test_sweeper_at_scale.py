@@ -9,12 +9,10 @@ from typing import Any
 
 import pytest
 
-from local_stack.dynamodb_local import running_dynamodb_local
-from local_stack.template import create_table_request
 from quota_uploads.config import Settings
 from quota_uploads.ledger import Ledger, MultipartTarget
 from quota_uploads.ledger.table import bucket_width
-from tests.support.dynamodb import fast_local_client, local_client
+from tests.support.dynamodb import fast_local_client, ledger_table_on_dynamodb_local, local_client
 
 pytestmark = pytest.mark.integration
 TABLE = "ledger-sweeper"
@@ -34,9 +32,7 @@ class Clock:
 
 @pytest.fixture(scope="module")
 def endpoint(template: dict[str, Any]) -> Iterator[str]:
-    with running_dynamodb_local() as url:
-        table = template["Resources"]["LedgerTable"]["Properties"]
-        local_client(url).create_table(**create_table_request(table, TABLE))
+    with ledger_table_on_dynamodb_local(template, TABLE) as url:
         yield url
 
 

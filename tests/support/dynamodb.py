@@ -1,14 +1,28 @@
-"""Clients of a DynamoDB Local endpoint: botocore's, and the hand-written one the API uses."""
+"""DynamoDB Local with the ledger table, its clients (botocore's and the hand-written one the
+API uses), and an item's size as DynamoDB bills it."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import boto3
 from botocore.config import Config
 
+from local_stack.dynamodb_local import running_dynamodb_local
+from local_stack.template import create_table_request
 from quota_uploads.dynamodb_fast import FastDynamoDB
 from quota_uploads.sigv4 import Credentials
+
+
+@contextmanager
+def ledger_table_on_dynamodb_local(template: Mapping[str, Any], name: str) -> Iterator[str]:
+    """DynamoDB Local, in memory, holding the template's ledger table as ``name``."""
+    with running_dynamodb_local() as endpoint:
+        table = template["Resources"]["LedgerTable"]["Properties"]
+        local_client(endpoint).create_table(**create_table_request(table, name))
+        yield endpoint
 
 
 def local_client(endpoint: str) -> Any:
@@ -29,3 +43,18 @@ def fast_local_client(endpoint: str) -> Any:
         credentials=lambda: Credentials("local", "local"),
         botocore_client=lambda: local_client(endpoint),
     )
+
+
+def item_size(item: Mapping[str, Any]) -> int:
+    """An item's size as DynamoDB bills it: names and values, numbers by significant digits."""
+    size = 0
+    for name, value in item.items():
+        size += len(name.encode())
+        if "S" in value:
+            size += len(value["S"].encode())
+        elif "N" in value:
+            digits = value["N"].lstrip("-").replace(".", "").strip("0")
+            size += (len(digits) + 1) // 2 + 1
+        else:
+            raise ValueError(f"no size rule for attribute {name}: {value}")
+    return size

@@ -28,10 +28,17 @@ from quota_uploads.config import Settings
 from quota_uploads.dynamodb_fast import FastDynamoDB
 from quota_uploads.keys import upload_terms
 from quota_uploads.ledger import InsufficientQuota, Ledger, TooManyUploads
-from quota_uploads.ledger.table import MAX_TRANSACTION_ITEMS, bucket_width
+from quota_uploads.ledger.table import (
+    GRANT_SLOTS,
+    MAX_TRANSACTION_ITEMS,
+    bucket_width,
+    buckets,
+    grant_slot,
+)
 from quota_uploads.s3_events import parse_notification
 from quota_uploads.sigv4 import Credentials
 from tests.conftest import QUOTA, TABLE
+from tests.support.dynamodb import item_size
 from tests.support.s3_notifications import notification, record
 
 LIFETIME = 900 + 120
@@ -39,9 +46,12 @@ LIFETIME = 900 + 120
 WIDTH = bucket_width(LIFETIME)
 
 
+START = 1_800_000_000.0
+
+
 class Clock:
     def __init__(self) -> None:
-        self.now = 1_800_000_000.0
+        self.now = START
 
     def __call__(self) -> float:
         return self.now
@@ -132,7 +142,11 @@ def test_a_grant_retried_after_a_lost_answer_is_answered_not_counted_twice(
 ) -> None:
     upload = ledger.new_upload_id(600)
     first = ledger.grant("alice", upload)
-    ledger.grant("alice", ledger.new_upload_id(100))
+    # Another grant lands before the retry; it marks another slot (one in 8 would share it).
+    other = ledger.new_upload_id(100)
+    while grant_slot(other)[0] == grant_slot(upload)[0]:
+        other = ledger.new_upload_id(100)
+    ledger.grant("alice", other)
     assert ledger.grant("alice", upload) == ledger.usage("alice")
     assert first.reserved_bytes == 600
     assert ledger.usage("alice").reserved_bytes == 700
@@ -447,3 +461,27 @@ def test_any_history_delivered_in_any_order_leaves_the_true_usage(
     assert usage.used_bytes == sum(bucket.values())
     assert usage.object_count == len(bucket)
     assert usage.reserved_bytes == 0
+
+
+def test_the_usage_item_stays_under_one_write_unit_however_many_uploads_are_open(
+    dynamodb: Any, settings: Settings, clock: Clock
+) -> None:
+    """The worst case: the longest user id holding large numbers, every grant slot taken, and
+    as many buckets of both kinds as stay open with the sweeper running every minute."""
+    sub = "x" * 128
+    ledger = Ledger(dynamodb, settings, clock=clock)
+    ledger.set_quota(sub, 10**17)
+    multipart = settings.multipart_lifetime_seconds
+    for _ in range(multipart // bucket_width(multipart) + 1):
+        ledger.grant(sub, ledger.new_upload_id(5 * 1024**4, multipart=True))
+        clock.now += bucket_width(multipart)
+    for _ in range(LIFETIME // 60 + 3):
+        for _ in range(GRANT_SLOTS):
+            ledger.grant(sub, ledger.new_upload_id(5 * 1024**3))
+        sweep(ledger)
+        clock.now += 60
+    item = dynamodb.get_item(
+        TableName=TABLE, Key={"pk": {"S": f"USER#{sub}"}, "sk": {"S": "USAGE"}}
+    )["Item"]
+    assert len(buckets(item)) >= 16
+    assert item_size(item) <= 1024

@@ -5,13 +5,15 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 from pydantic.alias_generators import to_camel
 
 from quota_uploads.keys import has_control_characters
-from quota_uploads.ledger.model import UsageState
+
+if TYPE_CHECKING:
+    from quota_uploads.ledger.model import UsageState
 
 # type/subtype with RFC 6838 token characters, optionally followed by parameters.
 _MEDIA_TYPE = re.compile(
