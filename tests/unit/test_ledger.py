@@ -27,7 +27,7 @@ from local_stack.template import create_table_request
 from quota_uploads.config import Settings
 from quota_uploads.dynamodb_fast import FastDynamoDB
 from quota_uploads.keys import upload_terms
-from quota_uploads.ledger import InsufficientQuota, Ledger, TooManyUploads
+from quota_uploads.ledger import InsufficientQuota, Ledger, MultipartTarget, TooManyUploads
 from quota_uploads.ledger.table import (
     GRANT_SLOTS,
     MAX_TRANSACTION_ITEMS,
@@ -485,3 +485,47 @@ def test_the_usage_item_stays_under_one_write_unit_however_many_uploads_are_open
     )["Item"]
     assert len(buckets(item)) >= 16
     assert item_size(item) <= 1024
+
+
+def multipart_upload(ledger: Ledger, sub: str, size: int) -> tuple[str, MultipartTarget]:
+    upload = ledger.new_upload_id(size, multipart=True)
+    target = MultipartTarget(key_of(sub, upload), f"s3-{upload}", 5)
+    ledger.grant(sub, upload, target)
+    return upload, target
+
+
+def test_a_completed_multipart_upload_ends_its_reservation_and_its_record(ledger: Ledger) -> None:
+    upload, target = multipart_upload(ledger, "alice", 900)
+    found = ledger.reservation("alice", upload)
+    assert found is not None
+    assert (found.bytes, found.multipart) == (900, target)
+    apply(ledger, record(target.key, size=850))
+    assert ledger.reservation("alice", upload) is None
+    usage = ledger.usage("alice")
+    assert (usage.used_bytes, usage.reserved_bytes) == (850, 0)
+
+
+def test_an_aborted_multipart_upload_is_released_once(ledger: Ledger) -> None:
+    upload, _ = multipart_upload(ledger, "alice", 900)
+    found = ledger.reservation("alice", upload)
+    assert found is not None
+    assert ledger.release(found)
+    assert not ledger.release(found)
+    assert ledger.reservation("alice", upload) is None
+    assert ledger.usage("alice").reserved_bytes == 0
+
+
+def test_an_expired_multipart_upload_is_aborted_in_s3_then_forgotten(
+    ledger: Ledger, clock: Clock
+) -> None:
+    upload, target = multipart_upload(ledger, "alice", 900)
+    found = ledger.reservation("alice", upload)
+    assert found is not None
+    aborted: list[tuple[str, str]] = []
+    clock.now = ends(upload)
+    swept = ledger.release_expired(abort=lambda key, s3_id: aborted.append((key, s3_id)))
+    assert (swept.reservations, swept.uploads_aborted, swept.failures) == (1, 1, 0)
+    assert aborted == [(target.key, target.s3_upload_id)]
+    assert ledger.reservation("alice", upload) is None
+    assert not ledger.release(found)
+    assert ledger.usage("alice").reserved_bytes == 0

@@ -65,9 +65,6 @@ class Audit:
             values[f":old{index}"] = n(old[name])
             missing = f"attribute_not_exists({name}) OR " if old[name] == 0 else ""
             conditions.append(f"({missing}{name} = :old{index})")
-        # The buckets themselves are what the counters are set from: they must not have moved.
-        values[":grants"] = n(number(seen, "grantCount"))
-        conditions.append("(attribute_not_exists(grantCount) OR grantCount = :grants)")
         assignments = [f"{name} = :new{i}" for i, name in enumerate(truth)]
         assignments.append("committedBytes = :committed")
         if "quotaBytes" in seen:

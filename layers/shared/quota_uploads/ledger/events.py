@@ -1,4 +1,4 @@
-"""Applying S3 object events: each exactly once, one read and one transaction per user.
+"""Applying S3 object events: each exactly once, two reads per batch, one write per user.
 
 Objects are last-writer-wins registers (``OBJ#<key>``, see ``accounting``). A batch reads every
 touched register and usage item (two ``BatchGetItem``), then writes one transaction per user:
@@ -7,10 +7,10 @@ counters, so a concurrent or repeated application cannot count anything twice.
 
 Registers are read eventually consistent (half the price): a stale one only makes its
 conditional write fail, and the retry reads them consistently. Usage items are read
-consistently, because alert levels are judged from them. An arrival ends
-its upload's reservation by taking its bytes out of the bucket its upload id names; a bucket it
-empties is removed at once, so the sweeper never has to visit it.
-"""
+consistently, because alert levels are judged from them.
+
+An arrival ends its upload's reservation by taking its bytes out of the bucket its upload id
+names; a bucket it empties is removed at once, so the sweeper never has to visit it."""
 
 from __future__ import annotations
 
