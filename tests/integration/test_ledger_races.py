@@ -28,6 +28,8 @@ ROUNDS = 100
 QUOTA = 10_000
 SIZES = [1, 100, 333, 500, 1000, 2500]
 TABLE = "ledger-races"
+SETTINGS = Settings(table_name=TABLE, bucket_name="unused", default_quota_bytes=QUOTA)
+LIFETIME = SETTINGS.reservation_lifetime_seconds
 
 
 @pytest.fixture(scope="module")
@@ -38,10 +40,9 @@ def endpoint(template: dict[str, Any]) -> Iterator[str]:
 
 def ledgers(endpoint: str, count: int, clock: Callable[[], float] | None = None) -> list[Ledger]:
     """Every other ledger uses the hand-written client the API uses in production."""
-    settings = Settings(table_name=TABLE, bucket_name="unused", default_quota_bytes=QUOTA)
     extra = {"clock": clock} if clock else {}
     makers = [local_client, fast_local_client]
-    return [Ledger(makers[n % 2](endpoint), settings, **extra) for n in range(count)]
+    return [Ledger(makers[n % 2](endpoint), SETTINGS, **extra) for n in range(count)]
 
 
 def race(workers: list[Callable[[], Any]]) -> list[Any]:
@@ -182,3 +183,61 @@ def test_the_sweeper_racing_an_arrival_releases_the_reservation_once(endpoint: s
         assert not any(isinstance(r, Exception) for r in results), results
         usage = granter.usage(sub)
         assert (usage.used_bytes, usage.reserved_bytes) == (650, 0)
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class GrantsBetweenReadAndWrite:
+    """The sweeper's client, holding its reads of one user back until a grant made after them
+    has landed: the interleaving a sweep must survive, made certain instead of left to chance."""
+
+    def __init__(self, client: Any, sub: str) -> None:
+        self._client = client
+        self._pk = f"USER#{sub}"
+        self.read = threading.Event()
+        self.granted = threading.Event()
+
+    def get_item(self, **params: Any) -> Any:
+        item = self._client.get_item(**params)
+        if params["Key"]["pk"]["S"] == self._pk:
+            self.read.set()
+            self.granted.wait(timeout=30)
+        return item
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def test_a_grant_between_the_sweepers_read_and_write_keeps_its_reservation(
+    endpoint: str,
+) -> None:
+    """A sweep that read the item before a grant must not move the index entry past the
+    grant's bucket, or that bucket would never be swept."""
+    clock = Clock(4_100_000_000.0)
+    granter = ledgers(endpoint, 1, clock=clock)[0]
+    sub = "race-sweeper-grants"
+    client = GrantsBetweenReadAndWrite(local_client(endpoint), sub)
+    sweeper = Ledger(client, SETTINGS, clock=clock)
+    granter.grant(sub, granter.new_upload_id(10))
+    clock.now += LIFETIME + 3600
+
+    def grant_after_the_read() -> None:
+        client.read.wait(timeout=30)
+        granter.grant(sub, granter.new_upload_id(7))
+        client.granted.set()
+
+    late = threading.Thread(target=grant_after_the_read)
+    late.start()
+    first = sweeper.release_expired(abort=lambda key, s3_upload_id: None)
+    late.join()
+    assert first.failures == 0
+    assert granter.usage(sub).reserved_bytes == 7
+    clock.now += 2 * LIFETIME
+    sweeper.release_expired(abort=lambda key, s3_upload_id: None)
+    assert granter.usage(sub).reserved_bytes == 0
