@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -194,8 +194,9 @@ class Clock:
 
 
 class GrantsBetweenReadAndWrite:
-    """The sweeper's client, holding its reads of one user back until a grant made after them
-    has landed: the interleaving a sweep must survive, made certain instead of left to chance."""
+    """A client holding its reads of one user's usage item back until a grant made after them
+    has landed: the interleaving a sweep or an arrival must survive, made certain instead of
+    left to chance."""
 
     def __init__(self, client: Any, sub: str) -> None:
         self._client = client
@@ -205,10 +206,18 @@ class GrantsBetweenReadAndWrite:
 
     def get_item(self, **params: Any) -> Any:
         item = self._client.get_item(**params)
-        if params["Key"]["pk"]["S"] == self._pk:
+        self._hold_if_ours([params["Key"]])
+        return item
+
+    def batch_get_item(self, **params: Any) -> Any:
+        items = self._client.batch_get_item(**params)
+        self._hold_if_ours(key for read in params["RequestItems"].values() for key in read["Keys"])
+        return items
+
+    def _hold_if_ours(self, keys: Iterable[dict[str, Any]]) -> None:
+        if any(key["pk"]["S"] == self._pk and key["sk"]["S"] == "USAGE" for key in keys):
             self.read.set()
             self.granted.wait(timeout=30)
-        return item
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
@@ -238,6 +247,36 @@ def test_a_grant_between_the_sweepers_read_and_write_keeps_its_reservation(
     late.join()
     assert first.failures == 0
     assert granter.usage(sub).reserved_bytes == 7
+    clock.now += 2 * LIFETIME
+    sweeper.release_expired(abort=lambda key, s3_upload_id: None)
+    assert granter.usage(sub).reserved_bytes == 0
+
+
+def test_a_grant_between_an_arrivals_read_and_write_keeps_its_reservation(endpoint: str) -> None:
+    """An arrival that empties the earliest bucket points the sweeper at the next one it read;
+    a grant since then may have opened an earlier one it must not skip."""
+    clock = Clock(4_200_000_000.0)
+    granter = ledgers(endpoint, 1, clock=clock)[0]
+    sub = "race-arrival-grants"
+    client = GrantsBetweenReadAndWrite(local_client(endpoint), sub)
+    applier = Ledger(client, SETTINGS, clock=clock)
+    sweeper = ledgers(endpoint, 1, clock=clock)[0]
+    upload = granter.new_upload_id(10)
+    granter.grant(sub, upload)
+    clock.now += LIFETIME
+
+    def grant_after_the_read() -> None:
+        client.read.wait(timeout=30)
+        granter.grant(sub, granter.new_upload_id(7))
+        client.granted.set()
+
+    late = threading.Thread(target=grant_after_the_read)
+    late.start()
+    body = notification(record(f"users/{sub}/{upload}/f.bin", size=10))
+    assert applier.apply_events(parse_notification(body)).failed == set()
+    late.join()
+    usage = granter.usage(sub)
+    assert (usage.used_bytes, usage.reserved_bytes) == (10, 7)
     clock.now += 2 * LIFETIME
     sweeper.release_expired(abort=lambda key, s3_upload_id: None)
     assert granter.usage(sub).reserved_bytes == 0
