@@ -8,6 +8,7 @@ import pytest
 from cfnlint.api import ManualArgs, lint
 
 from local_stack.template import TEMPLATE, resources_of_type
+from quota_uploads.config import MAX_URL_EXPIRY_SECONDS
 
 
 def resource(template: dict[str, Any], logical_id: str) -> dict[str, Any]:
@@ -141,10 +142,53 @@ def test_parameters_and_outputs_a_deployer_needs(template: dict[str, Any]) -> No
         "AllowedContentTypes",
         "CapacityBytes",
         "UserAlertPercent",
+        "SelfSignUp",
     } <= set(template["Parameters"])
     assert {"ApiUrl", "UserPoolId", "UserPoolClientId", "AlertsTopicArn"} <= set(
         template["Outputs"]
     )
+
+
+def test_the_url_lifetime_parameter_stops_where_the_code_does(template: dict[str, Any]) -> None:
+    # A URL signed with the function's temporary credentials dies with them (config.py).
+    parameter = template["Parameters"]["UploadUrlExpirySeconds"]
+    assert parameter["MaxValue"] == MAX_URL_EXPIRY_SECONDS
+    assert 0 < parameter["MinValue"] <= parameter["Default"] <= parameter["MaxValue"]
+
+
+def evaluate(template: dict[str, Any], node: Any, parameters: dict[str, Any]) -> Any:
+    """The intrinsic functions a condition needs, for one choice of parameter values."""
+    if isinstance(node, list):
+        return [evaluate(template, item, parameters) for item in node]
+    if not (isinstance(node, dict) and len(node) == 1):
+        return node
+    ((fn, arg),) = node.items()
+    if fn == "Ref":
+        return parameters[arg]
+    if fn == "Condition":
+        return evaluate(template, template["Conditions"][arg], parameters)
+    if fn == "Fn::Equals":
+        left, right = evaluate(template, arg, parameters)
+        return left == right
+    if fn == "Fn::Not":
+        return not evaluate(template, arg[0], parameters)
+    if fn == "Fn::If":
+        condition, if_true, if_false = arg
+        chosen = evaluate(template, {"Condition": condition}, parameters)
+        return evaluate(template, if_true if chosen else if_false, parameters)
+    raise AssertionError(f"unexpected {fn} in a condition")
+
+
+def test_self_sign_up_decides_whether_only_admins_create_users(template: dict[str, Any]) -> None:
+    parameter = template["Parameters"]["SelfSignUp"]
+    assert parameter["AllowedValues"] == ["Enabled", "Disabled"]
+    # Open sign-up lets anyone claim DefaultQuotaBytes, so it is a deployer's explicit choice.
+    assert parameter["Default"] == "Disabled"
+    admin_only = resource(template, "UserPool")["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"]
+    assert {
+        choice: evaluate(template, admin_only, {"SelfSignUp": choice})
+        for choice in parameter["AllowedValues"]
+    } == {"Enabled": False, "Disabled": True}
 
 
 ALARMS = {

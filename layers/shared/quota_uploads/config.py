@@ -11,6 +11,13 @@ GIB = 1024**3
 # S3 refuses a single PUT above 5 GiB; larger objects need a multipart upload.
 MAX_SINGLE_PUT_BYTES = 5 * GIB
 MAX_OBJECT_BYTES = 5 * 1024**4
+# The longest presigned URL lifetime we hand out (template: UploadUrlExpirySeconds MaxValue).
+# The function signs with its execution role's temporary credentials, and S3 refuses a URL
+# once the session token it carries has expired, whatever X-Amz-Expires says. Lambda does not
+# document how long its credentials have left when the function signs (AWS notes it need not
+# follow the role's session duration), so nothing longer than an hour, STS's default session,
+# is offered: `expiresAt` and the reservation would otherwise promise time the URL may not have.
+MAX_URL_EXPIRY_SECONDS = 3600
 
 
 class ConfigError(ValueError):
@@ -49,7 +56,7 @@ class Settings:
                 table_name=env["TABLE_NAME"],
                 bucket_name=env["BUCKET_NAME"],
                 default_quota_bytes=_non_negative(env, "DEFAULT_QUOTA_BYTES", GIB),
-                url_expiry_seconds=_non_negative(env, "UPLOAD_URL_EXPIRY_SECONDS", 900),
+                url_expiry_seconds=_url_expiry_seconds(env),
                 reservation_grace_seconds=_non_negative(env, "RESERVATION_GRACE_SECONDS", 120),
                 allowed_content_types=frozenset(
                     t.strip().lower()
@@ -79,6 +86,18 @@ class Settings:
     def reservation_lifetime_seconds(self) -> int:
         """A reservation outlives its URL by the grace, so an upload started at expiry can land."""
         return self.url_expiry_seconds + self.reservation_grace_seconds
+
+
+def _url_expiry_seconds(env: Mapping[str, str]) -> int:
+    # No floor beyond zero here: the template's MinValue (60 s) guards deployments, while the
+    # tests and the local stack let URLs expire within seconds.
+    value = _non_negative(env, "UPLOAD_URL_EXPIRY_SECONDS", 900)
+    if value > MAX_URL_EXPIRY_SECONDS:
+        raise ConfigError(
+            f"UPLOAD_URL_EXPIRY_SECONDS must be at most {MAX_URL_EXPIRY_SECONDS}, got {value}: "
+            "a URL signed with the function's temporary credentials dies with them"
+        )
+    return value
 
 
 def _non_negative(env: Mapping[str, str], name: str, default: int) -> int:
