@@ -529,3 +529,16 @@ def test_an_expired_multipart_upload_is_aborted_in_s3_then_forgotten(
     assert ledger.reservation("alice", upload) is None
     assert not ledger.release(found)
     assert ledger.usage("alice").reserved_bytes == 0
+
+
+def test_a_multipart_upload_aborted_before_its_object_arrives_is_released_once(
+    ledger: Ledger,
+) -> None:
+    upload, target = multipart_upload(ledger, "alice", 300)
+    multipart_upload(ledger, "alice", 200)
+    found = ledger.reservation("alice", upload)
+    assert found is not None
+    assert ledger.release(found)
+    apply(ledger, record(target.key, size=300))
+    usage = ledger.usage("alice")
+    assert (usage.used_bytes, usage.reserved_bytes) == (300, 200)

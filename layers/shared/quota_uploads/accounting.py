@@ -98,13 +98,15 @@ def plan_user_changes(
     events: Iterable[ObjectEvent],
     stored_objects: Mapping[str, ObjectState],
     open_buckets: Container[int],
+    open_multipart: Container[str] = (),
 ) -> UserChanges:
-    """The changes one user's events make, given the stored registers and open buckets.
+    """The changes one user's events make, given the stored registers and open reservations.
 
-    ``open_buckets`` holds the end times of the user's reservation buckets not yet swept. The
-    first event ever seen for an upload's key ends its reservation, whatever the event says (a
-    delete shows the object was created, too), and only then: the register write that records
-    it is conditioned on there being no register yet, so the release happens exactly once.
+    ``open_buckets`` holds the end times of the user's reservation buckets not yet swept, and
+    ``open_multipart`` the multipart uploads whose record still exists (not aborted). The first
+    event ever seen for an upload's key ends its reservation, whatever the event says (a delete
+    shows the object was created, too), and only then: the register write that records it is
+    conditioned on there being no register yet, so the release happens exactly once.
     """
     by_key: dict[str, list[ObjectEvent]] = {}
     for event in events:
@@ -120,6 +122,10 @@ def plan_user_changes(
         upload_id = key_events[0].owner.upload_id
         if before is None and upload_id is not None:
             terms = upload_terms(upload_id)
-            if terms is not None and terms.expires_at in open_buckets:
+            if (
+                terms is not None
+                and terms.expires_at in open_buckets
+                and (not terms.multipart or upload_id in open_multipart)
+            ):
                 released.append(Release(key, upload_id, terms))
     return UserChanges(sub=sub, objects=tuple(changes), released=tuple(released))

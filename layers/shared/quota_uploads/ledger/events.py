@@ -25,7 +25,7 @@ from quota_uploads.accounting import (
     UserChanges,
     plan_user_changes,
 )
-from quota_uploads.keys import USAGE_SK, object_sk, upload_sk, user_pk
+from quota_uploads.keys import USAGE_SK, object_sk, upload_sk, upload_terms, user_pk
 from quota_uploads.ledger.alert_levels import AlertLevels
 from quota_uploads.ledger.model import Applied
 from quota_uploads.ledger.table import (
@@ -117,13 +117,20 @@ class EventApplier:
     def _read(
         self, by_user: Mapping[str, Sequence[ObjectEvent]], consistent_registers: bool
     ) -> dict[tuple[str, str], Item]:
-        usage = {(user_pk(sub), USAGE_SK) for sub in by_user}
+        # Usage items and multipart records decide releases: read them as they are now.
+        decisive = {(user_pk(sub), USAGE_SK) for sub in by_user}
+        decisive.update(
+            (user_pk(e.owner.sub), upload_sk(e.owner.upload_id))
+            for es in by_user.values()
+            for e in es
+            if e.owner.upload_id is not None and _is_multipart(e.owner.upload_id)
+        )
         registers = {
             (user_pk(e.owner.sub), object_sk(e.key)) for es in by_user.values() for e in es
         }
         if consistent_registers:
-            return self._get(usage | registers, consistent=True)
-        return {**self._get(usage, consistent=True), **self._get(registers, consistent=False)}
+            return self._get(decisive | registers, consistent=True)
+        return {**self._get(decisive, consistent=True), **self._get(registers, consistent=False)}
 
     def _get(self, keys: set[tuple[str, str]], consistent: bool) -> dict[tuple[str, str], Item]:
         table = self._table
@@ -157,7 +164,12 @@ class EventApplier:
             for e in events
             if (pk, object_sk(e.key)) in stored
         }
-        return plan_user_changes(sub, events, registers, buckets(usage))
+        multipart = {
+            e.owner.upload_id
+            for e in events
+            if e.owner.upload_id is not None and (pk, upload_sk(e.owner.upload_id)) in stored
+        }
+        return plan_user_changes(sub, events, registers, buckets(usage), multipart)
 
     def write(self, changes: UserChanges, usage: Item | None = None) -> None:
         """Writes one user's changes; each register is conditioned on the state it replaces.
@@ -181,8 +193,15 @@ class EventApplier:
             released = tuple(r for r in changes.released if r.key in keys)
             part = UserChanges(changes.sub, chunk, released)
             items: list[Any] = [{"Put": self._register_put(pk, c, now)} for c in chunk]
+            # An abort may end the upload between the read and this write.
             items += [
-                {"Delete": {"TableName": table.name, "Key": _record_key(pk, r.upload_id)}}
+                {
+                    "Delete": {
+                        "TableName": table.name,
+                        "Key": _record_key(pk, r.upload_id),
+                        "ConditionExpression": "attribute_exists(sk)",
+                    }
+                }
                 for r in released
                 if r.terms.multipart
             ]
@@ -287,6 +306,11 @@ def _by_bucket(released: Sequence[Release]) -> dict[int, tuple[int, int]]:
         freed, count = totals.get(release.terms.expires_at, (0, 0))
         totals[release.terms.expires_at] = (freed + release.terms.size, count + 1)
     return totals
+
+
+def _is_multipart(upload_id: str) -> bool:
+    terms = upload_terms(upload_id)
+    return terms is not None and terms.multipart
 
 
 def _record_key(pk: str, upload_id: str) -> Item:
