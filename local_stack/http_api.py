@@ -123,6 +123,10 @@ class HttpApi:
             return _json(400, {"error": "Bad Request", "message": "sub must be a string"})
         if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
             return _json(400, {"error": "Bad Request", "message": "groups must be strings"})
+        if any(not g or any(c.isspace() for c in g) for g in groups):
+            # As Cognito: a group name holds no whitespace, which is what lets the API read
+            # API Gateway's flattened "[a b]" claim back into groups.
+            return _json(400, {"error": "Bad Request", "message": "group names hold no whitespace"})
         return _json(200, {"token": self._authorizer.issue(sub, groups)})
 
     def _openapi(self) -> Response:

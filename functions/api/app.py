@@ -13,7 +13,10 @@ from urllib.parse import unquote
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
@@ -32,6 +35,7 @@ from quota_uploads.models import (
     MultipartGrant,
     PartsRequest,
     QuotaUpdate,
+    ServerErrorBody,
     SignedParts,
     UploadedParts,
     UploadGrant,
@@ -40,11 +44,11 @@ from quota_uploads.models import (
     UserQuota,
 )
 from quota_uploads.tracing import traced
-from quota_uploads.validation import describe_validation_errors
+from quota_uploads.validation import describe_validation_errors, parse_json_object
 
 logger = Logger()
 metrics = Metrics()
-app = APIGatewayHttpResolver(enable_validation=True)
+app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=parse_json_object)
 
 _ERRORS = {
     400: "Invalid input",
@@ -53,6 +57,7 @@ _ERRORS = {
     404: "No such file or route",
     409: "Too many uploads in progress",
     413: "Larger than a single PUT can carry",
+    415: "The body is not JSON",
 }
 
 
@@ -66,6 +71,10 @@ def _documented(success: int, model: Any, description: str, *errors: int) -> dic
             },
         }
         for status in (400, 401, *errors)
+    }
+    responses[500] = {
+        "description": "A fault of the service, logged under the request id",
+        "content": {"application/json": {"model": ServerErrorBody}},
     }
     body = {"content": {"application/json": {"model": model}}} if model else {}
     responses[success] = {"description": description, **body}
@@ -95,9 +104,34 @@ def invalid_request(error: RequestValidationError) -> Response[Any]:
     )
 
 
+@app.exception_handler(RequestUnsupportedContentType)
+def unsupported_content_type(_: RequestUnsupportedContentType) -> Response[Any]:
+    return _error(
+        415,
+        {"error": "Unsupported Media Type", "message": "send the body as application/json"},
+    )
+
+
 @app.not_found
 def not_found(_: NotFoundError) -> Response[Any]:
     return _error(404, {"error": "Not Found", "message": "no such route"})
+
+
+@app.exception_handler(Exception)
+def server_error(error: Exception) -> Response[Any]:
+    """Anything unforeseen: logged with its stack, counted, and answered in the API's shape."""
+    request_id = app.current_event.request_context.request_id
+    logger.exception("unhandled error", request_id=request_id)
+    metrics.add_metric(name="ServerErrors", unit=MetricUnit.Count, value=1)
+    return _error(
+        500,
+        {
+            "error": "Internal Server Error",
+            "message": "The service failed to answer; try again, and quote the request id if "
+            "it keeps failing.",
+            "requestId": request_id,
+        },
+    )
 
 
 @app.post(
@@ -109,6 +143,7 @@ def not_found(_: NotFoundError) -> Response[Any]:
             "Upload granted: PUT the file to the URL, or (method MULTIPART) sign its parts",
             409,
             413,
+            415,
         ),
         507: {
             "description": "The upload would exceed the quota",
@@ -130,7 +165,7 @@ UploadId = Annotated[str, Path(max_length=64)]
 
 @app.post(
     "/uploads/<uploadId>/parts",
-    responses=_documented(200, SignedParts, "One signed PUT URL per requested part", 404),
+    responses=_documented(200, SignedParts, "One signed PUT URL per requested part", 404, 415),
 )
 def sign_parts(
     uploadId: UploadId,
@@ -149,7 +184,7 @@ def list_parts(uploadId: UploadId) -> UploadedParts:
 
 @app.post(
     "/uploads/<uploadId>/complete",
-    responses=_documented(200, CompletedUpload, "The object is assembled", 404, 413),
+    responses=_documented(200, CompletedUpload, "The object is assembled", 404, 413, 415),
 )
 def complete_upload(
     uploadId: UploadId,
@@ -187,7 +222,9 @@ def delete_file(key: Annotated[str, Path(max_length=2048)]) -> Response[None]:
     return Response(status_code=204)
 
 
-@app.put("/admin/users/<userId>/quota", responses=_documented(200, UserQuota, "Quota set", 403))
+@app.put(
+    "/admin/users/<userId>/quota", responses=_documented(200, UserQuota, "Quota set", 403, 415)
+)
 def set_quota(
     userId: Annotated[str, Path(max_length=128)],
     update: Annotated[QuotaUpdate, Body()],

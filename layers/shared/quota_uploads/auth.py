@@ -24,9 +24,15 @@ def caller_from_claims(claims: Mapping[str, Any]) -> Caller:
 
 
 def _groups(raw: Any) -> frozenset[str]:
-    # HTTP APIs flatten array claims to a string such as "[admins editors]".
+    """The caller's groups, each compared whole: ``x,admins`` or ``[admins]`` is not ``admins``.
+
+    HTTP APIs flatten an array claim to one string, ``["a", "b"]`` becoming ``[a b]``: the outer
+    brackets go, and the rest splits on whitespace only, which Cognito group names never hold.
+    """
     if isinstance(raw, str):
-        return frozenset(raw.strip("[]").replace(",", " ").split())
+        if raw.startswith("[") and raw.endswith("]"):
+            raw = raw[1:-1]
+        return frozenset(raw.split())
     if isinstance(raw, list):
         return frozenset(g for g in raw if isinstance(g, str))
     return frozenset()

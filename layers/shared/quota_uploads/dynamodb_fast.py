@@ -4,9 +4,12 @@
 client CPU per ``UpdateItem`` and, on a cold start, ~240 ms to import boto3 and build a client.
 ``UpdateItem``, ``GetItem``, ``BatchGetItem`` and ``TransactWriteItems`` here are a JSON body, a
 SigV4 ``Authorization`` header (proven identical to botocore's in
-``tests/unit/test_dynamodb_fast.py``) and one keep-alive connection per thread. Any other
-operation, the ``exceptions`` namespace, and every error go through a botocore client made on
-first need, so callers see exactly botocore's classes and responses.
+``tests/unit/test_dynamodb_fast.py``) and one keep-alive connection per thread, sent to the
+regional endpoint of the partition named by its DNS suffix or to a custom endpoint
+(``wiring.dynamodb`` leaves every other endpoint setting to botocore). Any other operation, the
+``exceptions`` namespace, and every error go through a botocore client made on first need, so
+callers see exactly botocore's classes and responses: an answer this client cannot read, a
+connection that fails or stalls, is retried and then handed to botocore whole.
 """
 
 from __future__ import annotations
@@ -39,6 +42,12 @@ _CONTENT_TYPE = "application/x-amz-json-1.0"
 # Enough for a dropped keep-alive connection or a brief throttle; a longer trouble is handed to
 # botocore, whose own retry policy then applies in full.
 _MAX_ATTEMPTS = 3
+# The functions time out after 10 s (template.yaml, Globals). A DynamoDB call answers in
+# milliseconds, so a connect or a read silent for 2 s has failed; and no attempt starts unless
+# its 2 s fit in 4 s from the first, so botocore takes over within 4 s and has 6 s left to give
+# the caller its answer or its error before the invocation is killed.
+ATTEMPT_TIMEOUT_SECONDS = 2.0
+BUDGET_SECONDS = 4.0
 _RETRYABLE_CODES = {
     "ThrottlingException",
     "ProvisionedThroughputExceededException",
@@ -50,7 +59,7 @@ _RETRYABLE_CODES = {
 
 
 class _Retry(Exception):
-    """An answer worth asking again."""
+    """No usable answer (a transport failure, a garbled or a retryable one): ask again."""
 
 
 class FastDynamoDB:
@@ -61,14 +70,20 @@ class FastDynamoDB:
         credentials: Callable[[], Credentials],
         botocore_client: Callable[[], Any],
         endpoint_url: str | None = None,
+        dns_suffix: str = "amazonaws.com",
+        attempt_timeout: float = ATTEMPT_TIMEOUT_SECONDS,
+        budget: float = BUDGET_SECONDS,
     ) -> None:
-        parts = urlsplit(endpoint_url or f"https://dynamodb.{region}.amazonaws.com")
+        self.endpoint_url = endpoint_url or f"https://dynamodb.{region}.{dns_suffix}"
+        parts = urlsplit(self.endpoint_url)
         self._secure = parts.scheme == "https"
         self._netloc = parts.netloc
         self._host = host_header(parts.scheme, parts.netloc)
         self._region = region
         self._credentials = credentials
         self._make_botocore = botocore_client
+        self._attempt_timeout = attempt_timeout
+        self._budget = budget
         self._botocore_client: Any = None
         self._lock = threading.Lock()
         self._local = threading.local()
@@ -107,14 +122,19 @@ class FastDynamoDB:
 
     def _call(self, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
         body = json.dumps(params, separators=(",", ":")).encode()
+        deadline = time.monotonic() + self._budget
         for attempt in range(_MAX_ATTEMPTS):
             try:
                 return self._attempt(operation, body)
             except _Retry:
-                if attempt == _MAX_ATTEMPTS - 1:
-                    break
-                time.sleep(random.uniform(0, 0.05 * 2**attempt))  # noqa: S311 - jitter
-        # Out of fast attempts: let botocore make the call, and raise its error if it fails.
+                self._drop_connection()
+            pause = random.uniform(0, 0.05 * 2**attempt)  # noqa: S311 - jitter
+            if attempt == _MAX_ATTEMPTS - 1 or (
+                time.monotonic() + pause + self._attempt_timeout > deadline
+            ):
+                break
+            time.sleep(pause)
+        # Out of fast attempts or time: botocore makes the call, and raises its error if it fails.
         method = getattr(self._botocore(), _snake(operation))
         result: dict[str, Any] = method(**params)
         return result
@@ -127,19 +147,25 @@ class FastDynamoDB:
             response = connection.getresponse()
             data = response.read()
         except (OSError, http.client.HTTPException):
-            self._local.connection = None
+            # Timeouts and resets are OSErrors; a truncated or malformed answer, HTTPExceptions.
             raise _Retry from None
         crc = response.getheader("x-amz-crc32")
-        if crc is not None and int(crc) != zlib.crc32(data):
+        if crc is not None and crc != str(zlib.crc32(data)):
+            raise _Retry
+        try:
+            answer = json.loads(data)
+        except ValueError:
+            raise _Retry from None
+        if not isinstance(answer, dict):
             raise _Retry
         if response.status == 200:
-            answer: dict[str, Any] = json.loads(data)
             return answer
-        error = json.loads(data or b"{}")
-        code = str(error.get("__type", "")).rsplit("#", 1)[-1]
-        if response.status >= 500 or code in _RETRYABLE_CODES:
+        code = str(answer.get("__type", "")).rsplit("#", 1)[-1]
+        # An error without a type did not come from DynamoDB (a proxy, a load balancer): only
+        # botocore knows what to make of it.
+        if not code or response.status >= 500 or code in _RETRYABLE_CODES:
             raise _Retry
-        raise self._client_error(operation, response.status, code, error)
+        raise self._client_error(operation, response.status, code, answer)
 
     def _client_error(
         self, operation: str, status: int, code: str, error: Mapping[str, Any]
@@ -166,11 +192,20 @@ class FastDynamoDB:
             connection = None
         if connection is None:
             if self._secure:
-                connection = http.client.HTTPSConnection(self._netloc, timeout=10)
+                connection = http.client.HTTPSConnection(
+                    self._netloc, timeout=self._attempt_timeout
+                )
             else:
-                connection = http.client.HTTPConnection(self._netloc, timeout=10)
+                connection = http.client.HTTPConnection(self._netloc, timeout=self._attempt_timeout)
             self._local.connection = connection
         return connection
+
+    def _drop_connection(self) -> None:
+        """Closes this thread's connection after a failure: its state is unknown."""
+        connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
+        self._local.connection = None
 
     def signed_headers(self, operation: str, body: bytes, now: datetime) -> dict[str, str]:
         """The request's headers with SigV4 ``Authorization``, as botocore signs them."""

@@ -34,7 +34,9 @@ class InvalidKey(ValueError):
 
 @lru_cache(maxsize=4096)
 def is_valid_sub(sub: str) -> bool:
-    return bool(_SUB.fullmatch(sub))
+    """A user id that is one safe path segment: never ``.`` or ``..``, which S3 clients and
+    consoles resolve as relative paths."""
+    return bool(_SUB.fullmatch(sub)) and sub not in (".", "..")
 
 
 def is_upload_id(text: str) -> bool:

@@ -15,11 +15,17 @@ from quota_uploads.keys import has_control_characters
 if TYPE_CHECKING:
     from quota_uploads.ledger.model import UsageState
 
-# type/subtype with RFC 6838 token characters, optionally followed by parameters.
+# type/subtype with RFC 6838 token characters, optionally followed by parameters. Everything
+# is printable ASCII (a quoted value too: no DEL, no escapes), since the value is handed back
+# as a header the client must send exactly, and only a space or tab may separate parts.
 _MEDIA_TYPE = re.compile(
     r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
-    r"(\s*;\s*[A-Za-z0-9!#$&^_.+-]+=(\"[^\"\x00-\x1f]*\"|[A-Za-z0-9!#$&^_.+-]+))*"
+    r"([ \t]*;[ \t]*[A-Za-z0-9!#$&^_.+-]+="
+    r"(\"[\x20\x21\x23-\x5b\x5d-\x7e]*\"|[A-Za-z0-9!#$&^_.+-]+))*",
+    re.ASCII,
 )
+# The largest integer a JavaScript client reads exactly (2**53 - 1), about 8 PiB.
+MAX_QUOTA_BYTES = 2**53 - 1
 
 NonNegativeBytes = Annotated[StrictInt, Field(ge=0)]
 
@@ -183,8 +189,11 @@ class FileList(ApiModel):
 
 
 class QuotaUpdate(ApiModel):
-    quota_bytes: NonNegativeBytes | None = Field(
-        description="New quota in bytes, or null to fall back to the default quota."
+    quota_bytes: Annotated[StrictInt, Field(ge=0, le=MAX_QUOTA_BYTES)] | None = Field(
+        description=(
+            "New quota in bytes (at most 2**53 - 1, what JavaScript reads exactly), or null "
+            "to fall back to the default quota."
+        )
     )
 
 
@@ -197,6 +206,10 @@ class UserQuota(ApiModel):
 class ErrorBody(ApiModel):
     error: str
     message: str
+
+
+class ServerErrorBody(ErrorBody):
+    request_id: str
 
 
 class GatewayErrorBody(ApiModel):

@@ -6,8 +6,10 @@ as the largest cost of a grant after the DynamoDB call, so the upload path signs
 ``tests/unit/test_sigv4.py`` proves the output identical to botocore's for generated inputs.
 
 Only what this service signs is covered: PUT (whole objects and parts), SigV4, unsigned
-payload, virtual-hosted AWS endpoints or a path-style custom endpoint. The signing steps below
-the presigner are shared with ``dynamodb_fast``.
+payload, virtual-hosted regional endpoints of any partition (named by its DNS suffix, and S3's
+global host in us-east-1 unless ``regional`` is asked for) or a path-style custom endpoint;
+``wiring.signer`` leaves every other endpoint setting to botocore. The signing steps below the
+presigner are shared with ``dynamodb_fast``.
 """
 
 from __future__ import annotations
@@ -99,6 +101,8 @@ class S3Presigner:
         region: str,
         credentials: Callable[[], Credentials],
         endpoint_url: str | None = None,
+        dns_suffix: str = "amazonaws.com",
+        us_east_1_regional: bool = False,
     ) -> None:
         if endpoint_url:
             parts = urlsplit(endpoint_url)
@@ -106,7 +110,9 @@ class S3Presigner:
             self._host = host_header(parts.scheme, parts.netloc)
             self._prefix = f"/{bucket}/"
         else:
-            domain = "s3.amazonaws.com" if region == "us-east-1" else f"s3.{region}.amazonaws.com"
+            # botocore's default (AWS_S3_US_EAST_1_REGIONAL_ENDPOINT=legacy) in us-east-1.
+            global_host = region == "us-east-1" and not us_east_1_regional
+            domain = f"s3.{dns_suffix}" if global_host else f"s3.{region}.{dns_suffix}"
             self._host = f"{bucket}.{domain}"
             self._base = f"https://{self._host}"
             self._prefix = "/"

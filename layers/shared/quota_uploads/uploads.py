@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -17,6 +19,7 @@ from quota_uploads.errors import (
     QuotaExceeded,
 )
 from quota_uploads.keys import (
+    MAX_OBJECT_KEY_BYTES,
     is_upload_id,
     is_valid_sub,
     object_key,
@@ -56,6 +59,26 @@ if TYPE_CHECKING:
 
 def _iso(moment: datetime) -> str:
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _token_of_key(key: str) -> str:
+    """A page token: the last key listed, so it names nothing the caller could not list."""
+    return base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
+
+
+def _key_of_token(token: str, prefix: str) -> str:
+    """The key a page token continues after; a token this API could not have issued is a 400.
+
+    S3's own continuation tokens are opaque, and moto fails on a forged one with a 500: ours are
+    checked here, before S3 sees anything.
+    """
+    try:
+        key = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        key = ""
+    if not key.startswith(prefix) or len(key.encode()) > MAX_OBJECT_KEY_BYTES:
+        raise InvalidRequest("nextToken is not a token this API issued")
+    return key
 
 
 def _ends_at(upload_id: str) -> datetime:
@@ -248,14 +271,18 @@ class Uploads:
         )
         if missing:
             raise InvalidRequest(f"parts {missing} were not uploaded with those ETags")
-        completed = self._s3().complete_multipart_upload(
-            Bucket=self._settings.bucket_name,
-            Key=target.key,
-            UploadId=target.s3_upload_id,
-            MultipartUpload={
-                "Parts": [{"PartNumber": n, "ETag": f'"{named[n]}"'} for n in sorted(named)]
-            },
-        )
+        try:
+            completed = self._s3().complete_multipart_upload(
+                Bucket=self._settings.bucket_name,
+                Key=target.key,
+                UploadId=target.s3_upload_id,
+                MultipartUpload={
+                    "Parts": [{"PartNumber": n, "ETag": f'"{named[n]}"'} for n in sorted(named)]
+                },
+            )
+        except self._s3().exceptions.NoSuchUpload:
+            # Aborted (or swept) since the parts were listed.
+            raise NotFound("this multipart upload has expired or was aborted") from None
         size = sum(uploaded[n].size for n in named)
         return CompletedUpload(key=target.key, size=size, etag=completed["ETag"].strip('"'))
 
@@ -281,19 +308,11 @@ class Uploads:
     def list_files(self, sub: str, limit: int, next_token: str | None) -> FileList:
         if not 1 <= limit <= 1000:
             raise InvalidRequest("limit must be between 1 and 1000")
-        params = {
-            "Bucket": self._settings.bucket_name,
-            "Prefix": user_prefix(sub),
-            "MaxKeys": limit,
-        }
-        if next_token:
-            params["ContinuationToken"] = next_token
-        try:
-            page = self._s3().list_objects_v2(**params)  # type: ignore[arg-type]
-        except self._s3().exceptions.ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "InvalidArgument":
-                raise InvalidRequest("nextToken is not a token this API issued") from None
-            raise
+        prefix = user_prefix(sub)
+        start_after = prefix if next_token is None else _key_of_token(next_token, prefix)
+        page = self._s3().list_objects_v2(
+            Bucket=self._settings.bucket_name, Prefix=prefix, MaxKeys=limit, StartAfter=start_after
+        )
         files = [
             FileItem(
                 key=obj["Key"],
@@ -304,7 +323,9 @@ class Uploads:
             )
             for obj in page.get("Contents", [])
         ]
-        return FileList(files=files, next_token=page.get("NextContinuationToken"))
+        if page.get("IsTruncated") and files:
+            return FileList(files=files, next_token=_token_of_key(files[-1].key))
+        return FileList(files=files)
 
     def delete_file(self, sub: str, key: str) -> None:
         """Delete one of the caller's objects; the usage function frees its bytes from the event.
