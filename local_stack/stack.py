@@ -10,9 +10,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from moto.server import ThreadedMotoServer
 from werkzeug.serving import make_server
 
+from local_stack.atomic_moto import AtomicMotoServer
 from local_stack.deliveries import QueuePoller, Schedule, TopicPrinter, rate_seconds
 from local_stack.functions import environment_of, load_functions, routes_of
 from local_stack.http_api import Authorizer, HttpApi
@@ -63,7 +63,7 @@ def running_stack(options: StackOptions) -> Iterator[RunningStack]:
     resolver = Resolver(template, names, parameters, region=REGION)
 
     with contextlib.ExitStack() as stack:
-        moto = ThreadedMotoServer(ip_address=HOST, port=aws_port, verbose=False)
+        moto = AtomicMotoServer(ip_address=HOST, port=aws_port, verbose=False)
         moto.start()
         stack.callback(moto.stop)
         dynamodb_endpoint = aws_endpoint

@@ -335,6 +335,29 @@ def test_completing_with_parts_never_uploaded_is_400() -> None:
 
 
 @pytest.mark.usefixtures("small_parts")
+def test_completing_an_upload_aborted_meanwhile_is_404(monkeypatch: pytest.MonkeyPatch) -> None:
+    from quota_uploads import wiring
+
+    _, grant = upload(120)
+    parts = put_parts(grant["uploadId"], b"p" * 120)
+    s3 = wiring.s3()
+
+    def aborted_meanwhile(**_: Any) -> Any:
+        # What S3 answers when an abort lands between ListParts and the completion.
+        error = {"Error": {"Code": "NoSuchUpload", "Message": "The upload does not exist"}}
+        raise s3.exceptions.NoSuchUpload(error, "CompleteMultipartUpload")
+
+    monkeypatch.setattr(s3, "complete_multipart_upload", aborted_meanwhile)
+    status, body = call(
+        "POST",
+        f"/uploads/{grant['uploadId']}/complete",
+        route="/uploads/{uploadId}/complete",
+        body={"parts": parts},
+    )
+    assert (status, body["error"]) == (404, "Not Found")
+
+
+@pytest.mark.usefixtures("small_parts")
 def test_aborting_releases_the_reservation_at_once() -> None:
     status, grant = upload(900)
     assert call("GET", "/usage")[1]["reservedBytes"] == 900

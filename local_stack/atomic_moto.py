@@ -1,0 +1,41 @@
+"""moto's server, answering one request at a time, as AWS's own services appear to.
+
+moto's backends are plain dictionaries: two requests at once can interleave inside one
+operation. Racing conditional writes to DynamoDB then overshoot a quota now and then, and an S3
+multipart upload completed while it is aborted fails with a ``KeyError`` (a 500 AWS never
+gives). Serialising requests makes each one atomic. SQS is left out: its long polls (a second
+each, several pollers) would otherwise hold everything else up, and nothing here races on it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import make_server
+
+_WSGIApp = Callable[[dict[str, Any], Any], Iterable[bytes]]
+
+
+class _OneAtATime:
+    def __init__(self, app: _WSGIApp) -> None:
+        self._app = app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        if environ.get("HTTP_X_AMZ_TARGET", "").startswith("AmazonSQS."):
+            return self._app(environ, start_response)
+        with self._lock:
+            # The whole body is produced inside the lock: moto may build it lazily.
+            return list(self._app(environ, start_response))
+
+
+class AtomicMotoServer(ThreadedMotoServer):
+    def _server_entry(self) -> None:
+        app = _OneAtATime(DomainDispatcherApplication(create_backend_app))
+        self._server = make_server(self._ip_address, self._port, app, threaded=True)
+        self._server_ready_event.set()
+        self._server.serve_forever()
