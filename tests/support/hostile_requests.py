@@ -83,6 +83,13 @@ CORPUS = [
         json.dumps([GOOD_UPLOAD, GOOD_UPLOAD]),
     ),
     Hostile("no body", "POST", "/uploads", 400),
+    Hostile(
+        "a key given twice",
+        "POST",
+        "/uploads",
+        400,
+        '{"filename": "a.txt", "size": 1, "contentType": "text/plain", "size": 5000000000}',
+    ),
     Hostile("nextToken garbage", "GET", "/files", 400, query=(("nextToken", "garbage"),)),
     Hostile(
         "nextToken naming another user's key",

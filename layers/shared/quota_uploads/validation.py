@@ -21,16 +21,30 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Parsers disagree on which of two equal keys wins; a proxy and we must read the same body.
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        raise ValueError("a key appears twice in one object")
+    return found
+
+
 def parse_json_object(text: str | bytes) -> dict[str, Any]:
     """The request body as a JSON object; ``JSONDecodeError`` for anything else.
 
     The API's bodies are objects: an array (a batch of requests, say) is refused rather than
-    read as its first element. Too deep a nesting or too long a number is refused as invalid
-    JSON instead of surfacing as an interpreter error (a 500).
+    read as its first element, and an object naming a key twice rather than read by its last.
+    Too deep a nesting or too long a number is refused as invalid JSON instead of surfacing as
+    an interpreter error (a 500).
     """
     source = text.decode() if isinstance(text, bytes) else text
     try:
-        value = json.loads(source, parse_int=_integer, parse_constant=_no_constant)
+        value = json.loads(
+            source,
+            parse_int=_integer,
+            parse_constant=_no_constant,
+            object_pairs_hook=_unique_keys,
+        )
     except json.JSONDecodeError:
         raise
     except RecursionError:
