@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -29,13 +30,25 @@ NOW = datetime(2026, 11, 24, 23, 59, 58, tzinfo=UTC)
 KEY = {"pk": {"S": "USER#alice"}, "sk": {"S": "USAGE"}}
 
 
-def fast(endpoint: str | None, token: str | None = None, region: str = "us-east-1") -> FastDynamoDB:
+def fast(
+    endpoint: str | None,
+    token: str | None = None,
+    region: str = "us-east-1",
+    suffix: str = "amazonaws.com",
+) -> FastDynamoDB:
     return FastDynamoDB(
         region=region,
         endpoint_url=endpoint,
+        dns_suffix=suffix,
         credentials=lambda: Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG", token),
         botocore_client=lambda: botocore_client(endpoint, region),
     )
+
+
+@cache
+def botocore_endpoint(endpoint: str | None, region: str) -> str:
+    url: str = botocore_client(endpoint, region).meta.endpoint_url
+    return url
 
 
 def botocore_client(endpoint: str | None, region: str = "us-east-1") -> Any:
@@ -53,18 +66,30 @@ def botocore_client(endpoint: str | None, region: str = "us-east-1") -> Any:
     operation=st.sampled_from(["UpdateItem", "GetItem", "BatchGetItem", "TransactWriteItems"]),
     body=st.binary(max_size=300),
     token=st.none() | st.text("abcXYZ019+/=", min_size=1, max_size=40),
-    region=st.sampled_from(["us-east-1", "eu-west-1"]),
+    partition=st.sampled_from(
+        [
+            ("us-east-1", "amazonaws.com"),
+            ("eu-west-1", "amazonaws.com"),
+            ("cn-northwest-1", "amazonaws.com.cn"),
+            ("us-gov-west-1", "amazonaws.com"),
+        ]
+    ),
     endpoint=st.sampled_from([None, "http://127.0.0.1:8000", "https://localhost:443"]),
 )
 def test_the_signature_is_botocores(
-    operation: str, body: bytes, token: str | None, region: str, endpoint: str | None
+    operation: str,
+    body: bytes,
+    token: str | None,
+    partition: tuple[str, str],
+    endpoint: str | None,
 ) -> None:
-    client = fast(endpoint, token, region)
+    region, suffix = partition
+    client = fast(endpoint, token, region, suffix)
     headers = client.signed_headers(operation, body, NOW)
-    url = endpoint or f"https://dynamodb.{region}.amazonaws.com"
+    assert client.endpoint_url == botocore_endpoint(endpoint, region)
     request = AWSRequest(
         method="POST",
-        url=url + "/",
+        url=client.endpoint_url + "/",
         data=body,
         headers={k: v for k, v in headers.items() if k != "Authorization"},
     )

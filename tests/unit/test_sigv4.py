@@ -16,11 +16,23 @@ from quota_uploads.sigv4 import Credentials, S3Presigner
 
 NOW = datetime(2026, 11, 24, 23, 59, 58, tzinfo=UTC)
 ENDPOINTS = [None, "http://127.0.0.1:4566", "https://localhost", "http://localhost:80"]
+# Regions of several partitions, each with its AWS::URLSuffix.
+REGIONS = [
+    ("us-east-1", "amazonaws.com"),
+    ("eu-west-1", "amazonaws.com"),
+    ("ap-southeast-2", "amazonaws.com"),
+    ("cn-north-1", "amazonaws.com.cn"),
+    ("us-gov-west-1", "amazonaws.com"),
+]
 
 
 @cache
-def botocore_client(region: str, endpoint: str | None, token: str | None) -> Any:
-    style = "path" if endpoint else "virtual"
+def botocore_client(
+    region: str, endpoint: str | None, token: str | None, us_east_1_regional: bool = False
+) -> Any:
+    s3: Any = {"addressing_style": "path" if endpoint else "virtual"}
+    if us_east_1_regional:
+        s3["us_east_1_regional_endpoint"] = "regional"
     return boto3.client(
         "s3",
         region_name=region,
@@ -28,7 +40,7 @@ def botocore_client(region: str, endpoint: str | None, token: str | None) -> Any
         aws_access_key_id="AKIDEXAMPLE",
         aws_secret_access_key="wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
         aws_session_token=token,
-        config=Config(signature_version="s3v4", s3={"addressing_style": style}),
+        config=Config(signature_version="s3v4", s3=s3),
     )
 
 
@@ -54,7 +66,8 @@ content_types = st.sampled_from(
     content_type=content_types,
     checksum=st.none() | st.just("47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="),
     expires=st.integers(1, 604800),
-    region=st.sampled_from(["us-east-1", "eu-west-1", "ap-southeast-2"]),
+    partition=st.sampled_from(REGIONS),
+    us_east_1_regional=st.booleans(),
     endpoint=st.sampled_from(ENDPOINTS),
     token=st.none() | st.text("abcXYZ019+/=", min_size=1, max_size=40),
     bucket=st.sampled_from(["uploads-123456789012-us-east-1", "quota-uploads-local-uploadsbucket"]),
@@ -65,11 +78,13 @@ def test_put_object_urls_are_identical_to_botocores(
     content_type: str,
     checksum: str | None,
     expires: int,
-    region: str,
+    partition: tuple[str, str],
+    us_east_1_regional: bool,
     endpoint: str | None,
     token: str | None,
     bucket: str,
 ) -> None:
+    region, suffix = partition
     params: dict[str, Any] = {
         "Bucket": bucket,
         "Key": key,
@@ -81,13 +96,15 @@ def test_put_object_urls_are_identical_to_botocores(
     if checksum:
         params["ChecksumSHA256"] = checksum
         headers["x-amz-checksum-sha256"] = checksum
-    expected = botocore_client(region, endpoint, token).generate_presigned_url(
+    expected = botocore_client(region, endpoint, token, us_east_1_regional).generate_presigned_url(
         "put_object", Params=params, ExpiresIn=expires, HttpMethod="PUT"
     )
     presigner = S3Presigner(
         bucket=bucket,
         region=region,
         endpoint_url=endpoint,
+        dns_suffix=suffix,
+        us_east_1_regional=us_east_1_regional,
         credentials=lambda: Credentials(
             "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", token
         ),

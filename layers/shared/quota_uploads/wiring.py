@@ -1,7 +1,10 @@
 """The objects a Lambda process builds once, on first use, so cold starts pay only for what runs.
 
 Endpoints come from the standard ``AWS_ENDPOINT_URL`` variables, which is how the local stack
-points the real code at its embedded AWS.
+points the real code at its embedded AWS. Otherwise the hand-written S3 presigner and DynamoDB
+client build regional hosts from ``AWS_URL_SUFFIX`` (the template's ``AWS::URLSuffix``), and
+wherever botocore could resolve another endpoint, botocore does the work instead
+(``_endpoints_left_to_botocore``); ``tests/unit/test_endpoints.py`` holds both to botocore.
 """
 
 from __future__ import annotations
@@ -35,14 +38,21 @@ def dynamodb() -> DynamoDBClient:
     """The grant and event paths' calls by hand, all else through botocore."""
     from quota_uploads.dynamodb_fast import FastDynamoDB
 
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    region = _region()
+    endpoint = _endpoint_url("DYNAMODB")
     # DYNAMODB_CLIENT=botocore is the escape hatch, and what in-process moto tests need.
-    if not region or os.environ.get("DYNAMODB_CLIENT") == "botocore":
+    if (
+        not region
+        or os.environ.get("DYNAMODB_CLIENT") == "botocore"
+        or _endpoints_left_to_botocore()
+        or _endpoint_discovery_possible()
+        or _account_endpoint_possible(endpoint)
+    ):
         return botocore_dynamodb()
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or os.environ.get("AWS_ENDPOINT_URL")
     fast = FastDynamoDB(
         region=region,
         endpoint_url=endpoint,
+        dns_suffix=_url_suffix(),
         credentials=current_credentials,
         botocore_client=botocore_dynamodb,
     )
@@ -99,18 +109,111 @@ def signer() -> UploadSigner:
     from quota_uploads.sigv4 import S3Presigner
 
     config = settings()
-    # The same variables botocore reads, so both signers agree on where S3 is.
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    region = _region()
+    endpoint = _endpoint_url("S3")
     presigner = None
-    if region and S3Presigner.supports(config.bucket_name, endpoint, config.s3_addressing_style):
+    if (
+        region
+        and not _endpoints_left_to_botocore()
+        and S3Presigner.supports(config.bucket_name, endpoint, config.s3_addressing_style)
+    ):
         presigner = S3Presigner(
             bucket=config.bucket_name,
             region=region,
             endpoint_url=endpoint,
+            dns_suffix=_url_suffix(),
+            us_east_1_regional=os.environ.get("AWS_S3_US_EAST_1_REGIONAL_ENDPOINT") == "regional",
             credentials=current_credentials,
         )
     return UploadSigner(config.bucket_name, s3, presigner)
+
+
+def _region() -> str | None:
+    # As botocore reads it, so the hand-written clients sign for botocore's region: it takes
+    # none from AWS_REGION (Lambda sets both).
+    return os.environ.get("AWS_DEFAULT_REGION") or None
+
+
+def _endpoint_url(service_id: str) -> str | None:
+    env = os.environ
+    return env.get(f"AWS_ENDPOINT_URL_{service_id}") or env.get("AWS_ENDPOINT_URL") or None
+
+
+def _url_suffix() -> str:
+    return os.environ.get("AWS_URL_SUFFIX") or "amazonaws.com"
+
+
+def _switched_on(name: str) -> bool:
+    # botocore reads only "true" (any case) as on; anything but unset or "false" steps aside,
+    # which is right whichever way botocore reads it.
+    return os.environ.get(name, "").lower() not in ("", "false")
+
+
+def _endpoints_left_to_botocore() -> bool:
+    """Whether botocore could pick an endpoint other than the hand-written clients would.
+
+    They know regional hosts (S3's global one in us-east-1 as well) and custom endpoints. FIPS
+    and dual-stack hosts, ignored ``AWS_ENDPOINT_URL`` variables and replaced endpoint data
+    (``AWS_DATA_PATH``) are botocore's; so is a value of AWS_S3_US_EAST_1_REGIONAL_ENDPOINT it
+    refuses (for every client, DynamoDB's too); and so is anything the shared config or
+    credentials file (botocore merges both) says about endpoints: found by name rather than
+    parsed, so a mention, even in a comment, is enough. Lambda has neither file, so there this
+    costs two failed opens.
+    """
+    us_east_1 = os.environ.get("AWS_S3_US_EAST_1_REGIONAL_ENDPOINT", "legacy")
+    if (
+        os.environ.get("AWS_DATA_PATH")
+        or us_east_1 not in ("legacy", "regional")
+        or any(
+            _switched_on(name)
+            for name in (
+                "AWS_USE_FIPS_ENDPOINT",
+                "AWS_USE_DUALSTACK_ENDPOINT",
+                "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+            )
+        )
+    ):
+        return True
+    for variable, default in (
+        ("AWS_CONFIG_FILE", "~/.aws/config"),
+        ("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"),
+    ):
+        try:
+            with open(os.path.expanduser(os.environ.get(variable, default)), "rb") as file:
+                text = file.read().lower()
+        except OSError:
+            continue
+        # Each setting that can move these clients has "endpoint" in its name, but for the
+        # ``services`` sections of per-service endpoint URLs and ``data_path``.
+        if any(name in text for name in (b"endpoint", b"services", b"data_path")):
+            return True
+    return False
+
+
+def _endpoint_discovery_possible() -> bool:
+    # DynamoDB's operations allow discovery; botocore discovers only when told to.
+    return os.environ.get("AWS_ENDPOINT_DISCOVERY_ENABLED", "auto").lower() not in (
+        "auto",
+        "false",
+    )
+
+
+def _account_endpoint_possible(endpoint: str | None) -> bool:
+    """Whether botocore might send DynamoDB calls to ``<account>.ddb.<region>.<suffix>``.
+
+    By default it does so whenever the credentials carry an account id: from the environment,
+    the chain's first source, that is ``AWS_ACCOUNT_ID`` (Lambda sets none); from any other
+    source only botocore can tell. A custom endpoint overrides it.
+    """
+    mode = os.environ.get("AWS_ACCOUNT_ID_ENDPOINT_MODE", "preferred").lower()
+    if mode == "disabled":
+        return False
+    if mode != "preferred":
+        # "required", or a value botocore refuses: its answer either way.
+        return True
+    if endpoint:
+        return False
+    return not os.environ.get("AWS_ACCESS_KEY_ID") or bool(os.environ.get("AWS_ACCOUNT_ID"))
 
 
 @cache
