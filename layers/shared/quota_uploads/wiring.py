@@ -62,8 +62,12 @@ def dynamodb() -> DynamoDBClient:
 @cache
 def botocore_dynamodb() -> DynamoDBClient:
     import boto3
+    from botocore.config import Config
 
-    return boto3.client("dynamodb")
+    # botocore waits a minute per connect and read by default; the API function has ten
+    # seconds, and a DynamoDB answer takes milliseconds: fail (and retry) well inside that.
+    bounded = Config(connect_timeout=2, read_timeout=3, retries={"mode": "standard"})
+    return boto3.client("dynamodb", config=bounded)
 
 
 def end_init() -> None:
