@@ -97,10 +97,11 @@ def test_the_signature_is_botocores(
     signer = SigV4Auth(
         BotocoreCredentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG", token), "dynamodb", region
     )
-    pytest.MonkeyPatch().setattr(
-        "botocore.auth.get_current_datetime", lambda: NOW.replace(tzinfo=None)
-    )
-    signer.add_auth(request)
+    # Hypothesis runs this many times within one test, so the clock is patched per example and
+    # undone at once: botocore's clock must not stay frozen for the tests after this one.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("botocore.auth.get_current_datetime", lambda: NOW.replace(tzinfo=None))
+        signer.add_auth(request)
     assert headers["Authorization"] == request.headers["Authorization"]
 
 

@@ -50,7 +50,7 @@ def _frozen_clock(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 keys = st.text(
-    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    st.characters(exclude_categories=["Cs"], exclude_characters="\x00"),
     min_size=1,
     max_size=80,
 )

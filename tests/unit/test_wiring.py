@@ -48,8 +48,10 @@ def test_credentials_are_what_botocore_finds(
         monkeypatch.setenv(name, value)
     wiring.reset()
 
-    expected = botocore.session.Session().get_credentials().get_frozen_credentials()
+    found = botocore.session.Session().get_credentials()
+    assert found is not None
+    expected = found.get_frozen_credentials()
 
     assert wiring.current_credentials() == Credentials(
-        expected.access_key, expected.secret_key, expected.token
+        str(expected.access_key), str(expected.secret_key), expected.token
     )
