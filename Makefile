@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: test dev bench bench-capacity lint typecheck validate build deploy clean system-deps
+.PHONY: test unit dev bench bench-capacity lint typecheck validate build deploy clean system-deps
 
 $(STAMP): requirements-dev.txt layers/shared/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,17 +37,23 @@ bench: $(STAMP) $(NODE_STAMP) system-deps
 bench-capacity: $(STAMP) $(NODE_STAMP) system-deps
 	PYTHONPATH=layers/shared $(BIN)/python -m benchmarks.capacity $(ARGS)
 
-## test: every test (unit, handlers, template), then lint and type checks
+## test: every test (unit, handlers, template, local stack, races, browser), then lint and types
 test: $(STAMP) $(NODE_STAMP) system-deps
 	$(BIN)/python -m pytest
 	$(MAKE) --no-print-directory lint typecheck
+
+## unit: the fast tests only (unit, handlers, template): no local stack, DynamoDB Local or browser
+unit: $(STAMP)
+	$(BIN)/python -m pytest -m "not integration and not e2e"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# mypy --strict (pyproject's [tool.mypy]) over every Python directory: the layer, the handlers,
+# the local stack, the tests and the benchmarks.
 typecheck: $(STAMP)
-	$(BIN)/mypy layers/shared/quota_uploads
+	$(BIN)/mypy layers/shared/quota_uploads functions local_stack tests benchmarks
 
 ## validate: the template as SAM itself sees it (installs the SAM CLI into .venv-sam)
 validate:

@@ -280,7 +280,12 @@ def measure() -> None:
     # Lambda's code directory is read-only: ship bytecode, and measure with it.
     import site
 
-    for path in (LAYER, ROOT / "functions", ROOT / "benchmarks", *site.getsitepackages()):
+    for path in (
+        LAYER,
+        ROOT / "functions",
+        ROOT / "benchmarks",
+        *map(Path, site.getsitepackages()),
+    ):
         compileall.compile_dir(path, quiet=2)
 
     ours_cold = cold_starts("ours", cold_runs)
@@ -294,6 +299,7 @@ def measure() -> None:
     from quota_uploads.s3_events import parse_notification
 
     boto3.setup_default_session()
+    assert boto3.DEFAULT_SESSION is not None  # set by the line above
     stub_aws.install(boto3.DEFAULT_SESSION.events)
     stub_aws.install_fast(wiring.dynamodb())
     stub_aws.install(naive_twin.dynamodb.meta.events)

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from botocore.awsrequest import AWSPreparedRequest, AWSResponse
+    from botocore.compat import HTTPHeaders
+    from botocore.hooks import BaseEventHooks
 
 USAGE_ITEM = {
     "pk": {"S": "USER#alice"},
@@ -29,7 +35,7 @@ class _Raw:
     def __init__(self, body: bytes) -> None:
         self._body = body
 
-    def stream(self, **_: Any) -> Any:
+    def stream(self, **_: Any) -> Iterator[bytes]:
         yield self._body
 
 
@@ -44,17 +50,21 @@ def _body(target: str | bytes, request_body: bytes) -> bytes:
     return json.dumps(body).encode()
 
 
-def _answer(request: Any, **_: Any) -> Any:
+def _answer(request: AWSPreparedRequest, **_: Any) -> AWSResponse:
     # Imported here so the hand-written client's cold start is not charged for botocore.
     from botocore.awsrequest import AWSResponse
 
+    assert isinstance(request.body, bytes), "botocore sends DynamoDB's JSON bodies as bytes"
     body = _body(request.headers.get("X-Amz-Target", b""), request.body)
-    return AWSResponse(request.url, 200, {}, _Raw(body))
+    # botocore copies any mapping into its HeadersDict; its stubs ask for HTTPHeaders only.
+    return AWSResponse(request.url, 200, cast("HTTPHeaders", {}), _Raw(body))
 
 
-def install(events: Any) -> None:
+def install(events: BaseEventHooks) -> None:
     """Answers every DynamoDB call made through clients of this event emitter."""
-    events.register("before-send.dynamodb", _answer)
+    # A before-send handler answers the request by returning a response; the stubs type every
+    # handler as returning None.
+    events.register("before-send.dynamodb", cast("Callable[..., None]", _answer))
 
 
 class _Response:

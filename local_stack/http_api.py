@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote
+from wsgiref.types import StartResponse, WSGIEnvironment
 
 import jwt
 from werkzeug.wrappers import Request, Response
@@ -96,9 +97,9 @@ class HttpApi:
         self._authorizer = authorizer
         self._page_config = dict(page_config)
 
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         response = self.handle(Request(environ))
-        return response(environ, start_response)  # type: ignore[no-any-return]
+        return response(environ, start_response)
 
     def handle(self, request: Request) -> Response:
         raw_path = request.environ.get("RAW_URI", request.full_path).split("?", 1)[0]

@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 
 from local_stack.template import Resolver, create_table_request, resources_of_type
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.type_defs import CORSRuleTypeDef, QueueConfigurationTypeDef
+    from mypy_boto3_sqs.literals import QueueAttributeNameType
+
+# The queue properties the functions' behaviour depends on, by their SQS attribute names.
+_QUEUE_ATTRIBUTES: tuple[QueueAttributeNameType, ...] = (
+    "VisibilityTimeout",
+    "MessageRetentionPeriod",
+    "RedrivePolicy",
+)
 
 
 def physical_ids(template: Mapping[str, Any], prefix: str) -> dict[str, str]:
@@ -48,7 +59,7 @@ def provision(
         props = resolver.resolve(resource.get("Properties", {}))
         attributes = {
             name: json.dumps(props[name]) if isinstance(props[name], dict) else str(props[name])
-            for name in ("VisibilityTimeout", "MessageRetentionPeriod", "RedrivePolicy")
+            for name in _QUEUE_ATTRIBUTES
             if name in props
         }
         if attributes:
@@ -80,8 +91,11 @@ def provision(
             )
 
 
-def _queue_notification(config: Mapping[str, Any]) -> dict[str, Any]:
-    notification: dict[str, Any] = {"QueueArn": config["Queue"], "Events": [config["Event"]]}
+def _queue_notification(config: Mapping[str, Any]) -> QueueConfigurationTypeDef:
+    notification: QueueConfigurationTypeDef = {
+        "QueueArn": config["Queue"],
+        "Events": [config["Event"]],
+    }
     rules = config.get("Filter", {}).get("S3Key", {}).get("Rules")
     if rules:
         notification["Filter"] = {
@@ -90,9 +104,32 @@ def _queue_notification(config: Mapping[str, Any]) -> dict[str, Any]:
     return notification
 
 
-# CloudFormation and the S3 API spell two CORS fields differently.
-_CORS_FIELDS = {"ExposedHeaders": "ExposeHeaders", "MaxAge": "MaxAgeSeconds"}
+# The CorsRule fields the local stack translates; any other is an error, not silently dropped.
+_CORS_FIELDS = {
+    "AllowedMethods",
+    "AllowedOrigins",
+    "AllowedHeaders",
+    "ExposedHeaders",
+    "MaxAge",
+    "Id",
+}
 
 
-def _cors_rule(rule: Mapping[str, Any]) -> dict[str, Any]:
-    return {_CORS_FIELDS.get(name, name): value for name, value in rule.items()}
+def _cors_rule(rule: Mapping[str, Any]) -> CORSRuleTypeDef:
+    """A template's CorsRule as the S3 API spells it (ExposeHeaders, MaxAgeSeconds, ID)."""
+    unknown = set(rule) - _CORS_FIELDS
+    if unknown:
+        raise KeyError(f"CorsRule fields the local stack does not translate: {sorted(unknown)}")
+    s3_rule: CORSRuleTypeDef = {
+        "AllowedMethods": rule["AllowedMethods"],
+        "AllowedOrigins": rule["AllowedOrigins"],
+    }
+    if "AllowedHeaders" in rule:
+        s3_rule["AllowedHeaders"] = rule["AllowedHeaders"]
+    if "ExposedHeaders" in rule:
+        s3_rule["ExposeHeaders"] = rule["ExposedHeaders"]
+    if "MaxAge" in rule:
+        s3_rule["MaxAgeSeconds"] = rule["MaxAge"]
+    if "Id" in rule:
+        s3_rule["ID"] = rule["Id"]
+    return s3_rule

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -16,18 +15,12 @@ from local_stack.atomic_moto import AtomicMotoServer
 from local_stack.deliveries import QueuePoller, Schedule, TopicPrinter, rate_seconds
 from local_stack.functions import environment_of, load_functions, routes_of
 from local_stack.http_api import Authorizer, HttpApi
+from local_stack.processes import free_port as free_port  # re-exported: a test imports it here
 from local_stack.provision import physical_ids, provision
 from local_stack.template import Resolver, load_template, resources_of_type
 
 HOST = "127.0.0.1"
 REGION = "us-east-1"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -52,8 +45,8 @@ class RunningStack:
 @contextlib.contextmanager
 def running_stack(options: StackOptions) -> Iterator[RunningStack]:
     template = load_template()
-    api_port = options.api_port or free_port()
-    aws_port = options.aws_port or free_port()
+    api_port = options.api_port or free_port(HOST)
+    aws_port = options.aws_port or free_port(HOST)
     api_url = f"http://{HOST}:{api_port}"
     aws_endpoint = f"http://{HOST}:{aws_port}"
     names = physical_ids(template, "quota-uploads-local")

@@ -26,8 +26,10 @@ def _short_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[st
             value = value.split(".", 1)
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
+    elif isinstance(node, yaml.MappingNode):
+        value = loader.construct_mapping(node, deep=True)
     else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+        raise yaml.constructor.ConstructorError(None, None, f"unexpected node {node!r}")
     return {name: value}
 
 
@@ -36,7 +38,10 @@ _CfnLoader.add_multi_constructor("!", _short_tag)
 
 def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
     with path.open() as stream:
-        return yaml.load(stream, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+        document = yaml.load(stream, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+    if not isinstance(document, dict):
+        raise ValueError(f"{path} is not a CloudFormation template (no top-level mapping)")
+    return document
 
 
 @dataclass

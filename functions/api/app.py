@@ -7,7 +7,8 @@ import gc
 # Off until wiring.end_init(): collecting what init builds is wasted work on a cold start.
 gc.disable()
 
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 from urllib.parse import unquote
 
 from aws_lambda_powertools import Logger, Metrics
@@ -89,7 +90,18 @@ def _error(status: int, body: dict[str, Any]) -> Response[Any]:
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
 
 
-@app.exception_handler(ClientError)
+_E = TypeVar("_E", bound=Exception)
+_ErrorHandler = Callable[[_E], Response[Any]]
+
+
+def _handles(exc_class: type[_E]) -> Callable[[_ErrorHandler[_E]], _ErrorHandler[_E]]:
+    """``app.exception_handler``, typed: Powertools' decorator is unannotated, so the functions
+    it registers would lose their types. It registers the function and returns it unchanged."""
+    register: Callable[[_ErrorHandler[_E]], _ErrorHandler[_E]] = app.exception_handler(exc_class)
+    return register
+
+
+@_handles(ClientError)
 def client_error(error: ClientError) -> Response[Any]:
     if isinstance(error, QuotaExceeded):
         metrics.add_metric(name="UploadsRejected", unit=MetricUnit.Count, value=1)
@@ -97,14 +109,14 @@ def client_error(error: ClientError) -> Response[Any]:
     return _error(error.status, error.body())
 
 
-@app.exception_handler(RequestValidationError)
+@_handles(RequestValidationError)
 def invalid_request(error: RequestValidationError) -> Response[Any]:
     return _error(
         400, {"error": "Bad Request", "message": describe_validation_errors(error.errors())}
     )
 
 
-@app.exception_handler(RequestUnsupportedContentType)
+@_handles(RequestUnsupportedContentType)
 def unsupported_content_type(_: RequestUnsupportedContentType) -> Response[Any]:
     return _error(
         415,
@@ -112,12 +124,12 @@ def unsupported_content_type(_: RequestUnsupportedContentType) -> Response[Any]:
     )
 
 
-@app.not_found
+@_handles(NotFoundError)  # what app.not_found registers, typed
 def not_found(_: NotFoundError) -> Response[Any]:
     return _error(404, {"error": "Not Found", "message": "no such route"})
 
 
-@app.exception_handler(Exception)
+@_handles(Exception)
 def server_error(error: Exception) -> Response[Any]:
     """Anything unforeseen: logged with its stack, counted, and answered in the API's shape."""
     request_id = app.current_event.request_context.request_id

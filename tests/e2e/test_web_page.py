@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import FilePayload, Page, expect, sync_playwright
 
 from tests.support.local_stack_process import local_stack_process
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
@@ -46,7 +46,7 @@ def test_upload_usage_and_refusal_in_the_browser(page: Page) -> None:
     expect(usage).to_contain_text("0 B used")
 
     page.set_input_files(
-        "#picker", files=[{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"n" * 600}]
+        "#picker", files=[FilePayload(name="notes.txt", mimeType="text/plain", buffer=b"n" * 600)]
     )
     expect(usage).to_contain_text("600 B used", timeout=15_000)
     expect(usage).to_contain_text("1 files")
@@ -57,14 +57,14 @@ def test_upload_usage_and_refusal_in_the_browser(page: Page) -> None:
     expect(warning).to_be_hidden()
 
     page.set_input_files(
-        "#picker", files=[{"name": "more.txt", "mimeType": "text/plain", "buffer": b"m" * 250}]
+        "#picker", files=[FilePayload(name="more.txt", mimeType="text/plain", buffer=b"m" * 250)]
     )
     expect(usage).to_contain_text("850 B used", timeout=15_000)
     expect(warning).to_be_visible()
     expect(warning).to_contain_text("85%")
 
     page.set_input_files(
-        "#picker", files=[{"name": "big.bin", "mimeType": "", "buffer": b"b" * 500}]
+        "#picker", files=[FilePayload(name="big.bin", mimeType="", buffer=b"b" * 500)]
     )
     refusal = page.get_by_test_id("refusal")
     expect(refusal).to_be_visible()

@@ -18,7 +18,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from local_stack.functions import ROOT
-from local_stack.stack import free_port
+from local_stack.processes import free_port
 from local_stack.template import create_table_request
 from tests.conftest import TABLE, TEST_ENV
 

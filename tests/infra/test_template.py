@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from cfnlint.api import ManualArgs, lint
+from cfnlint.api import lint
+from cfnlint.config import ManualArgs
 
 from local_stack.template import TEMPLATE, resources_of_type
 from quota_uploads.config import MAX_URL_EXPIRY_SECONDS
@@ -65,7 +66,7 @@ def test_failed_events_are_retried_alone_then_dead_lettered(template: dict[str, 
 
 
 def statements(template: dict[str, Any], function: str) -> list[dict[str, Any]]:
-    found = []
+    found: list[dict[str, Any]] = []
     for policy in resource(template, function).get("Policies", []):
         found += policy.get("Statement", []) if "Statement" in policy else []
     return found

@@ -90,7 +90,9 @@ def test_complete_racing_an_abort_answers_json_and_keeps_the_books(api: str) -> 
             f"{api}/uploads/{upload}/parts", json={"partNumbers": [1]}, timeout=10
         ).json()["parts"]
         etag = requests.put(part["url"], data=b"x" * 10, headers=part["headers"], timeout=10)
-        parts = {"parts": [{"partNumber": 1, "etag": etag.headers["ETag"].strip('"')}]}
+        parts: dict[str, list[dict[str, int | str]]] = {
+            "parts": [{"partNumber": 1, "etag": etag.headers["ETag"].strip('"')}]
+        }
         complete, abort = race(
             [
                 partial(session.post, f"{api}/uploads/{upload}/complete", json=parts, timeout=10),

@@ -12,18 +12,22 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
 from local_stack.atomic_moto import AtomicMotoServer
-from local_stack.stack import free_port
+from local_stack.processes import free_port
 from local_stack.template import create_table_request
 from quota_uploads.config import Settings
-from quota_uploads.ledger import InsufficientQuota, Ledger
+from quota_uploads.ledger import Applied, InsufficientQuota, Ledger, UsageState
 from quota_uploads.s3_events import parse_notification
 from tests.support.dynamodb import fast_local_client, ledger_table_on_dynamodb_local, local_client
 from tests.support.s3_notifications import notification, record
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import BatchGetItemOutputTypeDef, GetItemOutputTypeDef
 
 pytestmark = pytest.mark.integration
 THREADS = 32
@@ -71,9 +75,14 @@ class Tally:
     overshoots: int = 0
 
 
-def grant(ledger: Ledger, sub: str, size: int) -> Callable[[], Any]:
+def grant(ledger: Ledger, sub: str, size: int) -> partial[UsageState]:
     """A grant of ``size`` bytes, its upload id minted now, to run later (in a race)."""
     return partial(ledger.grant, sub, ledger.new_upload_id(size))
+
+
+def apply_notification(ledger: Ledger, body: str) -> Applied:
+    """An S3 notification's events applied, parsed in the racing thread itself."""
+    return ledger.apply_events(parse_notification(body))
 
 
 @pytest.fixture(scope="module")
@@ -178,9 +187,7 @@ def test_grants_racing_event_application_count_every_byte_once(endpoint: str) ->
         # Each body goes out twice, from two threads: redelivery racing itself.
         for index, body in enumerate(bodies + bodies):
             ledger = appliers[index % len(appliers)]
-            workers.append(
-                lambda ledger=ledger, body=body: ledger.apply_events(parse_notification(body))
-            )
+            workers.append(partial(apply_notification, ledger, body))
         results = race(workers)
         for work, size, result in zip(grants, sizes, results, strict=False):
             if not isinstance(result, Exception):
@@ -225,18 +232,18 @@ class GrantsBetweenReadAndWrite:
     has landed: the interleaving a sweep or an arrival must survive, made certain instead of
     left to chance."""
 
-    def __init__(self, client: Any, sub: str) -> None:
+    def __init__(self, client: DynamoDBClient, sub: str) -> None:
         self._client = client
         self._pk = f"USER#{sub}"
         self.read = threading.Event()
         self.granted = threading.Event()
 
-    def get_item(self, **params: Any) -> Any:
+    def get_item(self, **params: Any) -> GetItemOutputTypeDef:
         item = self._client.get_item(**params)
         self._hold_if_ours([params["Key"]])
         return item
 
-    def batch_get_item(self, **params: Any) -> Any:
+    def batch_get_item(self, **params: Any) -> BatchGetItemOutputTypeDef:
         items = self._client.batch_get_item(**params)
         self._hold_if_ours(key for read in params["RequestItems"].values() for key in read["Keys"])
         return items
@@ -249,6 +256,10 @@ class GrantsBetweenReadAndWrite:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
 
+    def as_client(self) -> DynamoDBClient:
+        """This wrapper, typed as the client it stands in for (reads held, the rest passed on)."""
+        return cast("DynamoDBClient", self)
+
 
 def test_a_grant_between_the_sweepers_read_and_write_keeps_its_reservation(
     endpoint: str,
@@ -259,7 +270,7 @@ def test_a_grant_between_the_sweepers_read_and_write_keeps_its_reservation(
     granter = ledgers(endpoint, 1, clock=clock)[0]
     sub = "race-sweeper-grants"
     client = GrantsBetweenReadAndWrite(local_client(endpoint), sub)
-    sweeper = Ledger(client, SETTINGS, clock=clock)
+    sweeper = Ledger(client.as_client(), SETTINGS, clock=clock)
     granter.grant(sub, granter.new_upload_id(10))
     clock.now += LIFETIME + 3600
 
@@ -286,7 +297,7 @@ def test_a_grant_between_an_arrivals_read_and_write_keeps_its_reservation(endpoi
     granter = ledgers(endpoint, 1, clock=clock)[0]
     sub = "race-arrival-grants"
     client = GrantsBetweenReadAndWrite(local_client(endpoint), sub)
-    applier = Ledger(client, SETTINGS, clock=clock)
+    applier = Ledger(client.as_client(), SETTINGS, clock=clock)
     sweeper = ledgers(endpoint, 1, clock=clock)[0]
     upload = granter.new_upload_id(10)
     granter.grant(sub, upload)

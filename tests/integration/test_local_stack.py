@@ -52,7 +52,8 @@ class Client:
     def usage(self) -> dict[str, Any]:
         answer = self.request("GET", "/usage")
         assert answer.status_code == 200, answer.text
-        return answer.json()
+        usage: dict[str, Any] = answer.json()
+        return usage
 
     def grant(self, size: int, name: str = "f.bin", **fields: Any) -> requests.Response:
         body = {"filename": name, "size": size, "contentType": "application/octet-stream"}
@@ -61,7 +62,7 @@ class Client:
     def upload(self, data: bytes, name: str = "f.bin") -> dict[str, Any]:
         answer = self.grant(len(data), name)
         assert answer.status_code == 201, answer.text
-        grant = answer.json()
+        grant: dict[str, Any] = answer.json()
         stored = requests.put(grant["url"], data=data, headers=grant["headers"], timeout=10)
         assert stored.status_code == 200, stored.text
         return grant

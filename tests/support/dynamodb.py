@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 from botocore.config import Config
@@ -14,6 +14,9 @@ from local_stack.dynamodb_local import running_dynamodb_local
 from local_stack.template import create_table_request
 from quota_uploads.dynamodb_fast import FastDynamoDB
 from quota_uploads.sigv4 import Credentials
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 
 @contextmanager
@@ -25,7 +28,7 @@ def ledger_table_on_dynamodb_local(template: Mapping[str, Any], name: str) -> It
         yield endpoint
 
 
-def local_client(endpoint: str) -> Any:
+def local_client(endpoint: str) -> DynamoDBClient:
     return boto3.client(
         "dynamodb",
         endpoint_url=endpoint,
@@ -36,13 +39,15 @@ def local_client(endpoint: str) -> Any:
     )
 
 
-def fast_local_client(endpoint: str) -> Any:
-    return FastDynamoDB(
+def fast_local_client(endpoint: str) -> DynamoDBClient:
+    """The hand-written client, typed as the client it stands in for (as wiring.dynamodb does)."""
+    fast = FastDynamoDB(
         region="us-east-1",
         endpoint_url=endpoint,
         credentials=lambda: Credentials("local", "local"),
         botocore_client=lambda: local_client(endpoint),
     )
+    return cast("DynamoDBClient", fast)
 
 
 def item_size(item: Mapping[str, Any]) -> int:

@@ -21,7 +21,8 @@ def invoke(function: str, event: dict[str, Any]) -> Any:
 
 
 def sample_event(name: str) -> dict[str, Any]:
-    return json.loads((ROOT / "events" / f"{name}.json").read_text())
+    event: dict[str, Any] = json.loads((ROOT / "events" / f"{name}.json").read_text())
+    return event
 
 
 def http_event(

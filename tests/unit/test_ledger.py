@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto.server import ThreadedMotoServer
 
-from local_stack.stack import free_port
+from local_stack.processes import free_port
 from local_stack.template import create_table_request
 from quota_uploads.config import Settings
 from quota_uploads.dynamodb_fast import FastDynamoDB
