@@ -15,7 +15,7 @@ from local_stack.atomic_moto import AtomicMotoServer
 from local_stack.deliveries import QueuePoller, Schedule, TopicPrinter, rate_seconds
 from local_stack.functions import environment_of, load_functions, routes_of
 from local_stack.http_api import Authorizer, HttpApi
-from local_stack.processes import free_port as free_port  # re-exported: a test imports it here
+from local_stack.processes import free_port
 from local_stack.provision import physical_ids, provision
 from local_stack.template import Resolver, load_template, resources_of_type
 

@@ -22,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from moto.server import ThreadedMotoServer
 
-from local_stack.stack import free_port
+from local_stack.processes import free_port
 from quota_uploads.dynamodb_fast import FastDynamoDB
 from quota_uploads.sigv4 import Credentials
 
