@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import re
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -61,9 +62,13 @@ class Function:
     environment: dict[str, str]
     events: dict[str, dict[str, Any]]
     memory: int
+    # Lambda runs one event at a time in an environment, and handlers rely on it: Powertools'
+    # resolver keeps the current event on the module's app, so two at once would mix requests.
+    _one_at_a_time: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def invoke(self, event: dict[str, Any]) -> Any:
-        return self.handler(event, FakeContext(self.logical_id, self.memory))
+        with self._one_at_a_time:
+            return self.handler(event, FakeContext(self.logical_id, self.memory))
 
 
 def load_module(code_uri: str, module_path: str, logical_id: str) -> ModuleType:
