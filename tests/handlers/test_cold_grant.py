@@ -13,14 +13,11 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from local_stack.functions import ROOT
-from local_stack.processes import free_port
-from local_stack.template import create_table_request
 from tests.conftest import TABLE, TEST_ENV
+from tests.support.dynamodb import create_ledger_table, running_moto
 
 COLD_GRANT = """
 import json, sys
@@ -36,21 +33,9 @@ print(json.dumps({"status": answer["statusCode"], "loaded": loaded}))
 
 @pytest.fixture(scope="module")
 def dynamodb_endpoint(template: dict[str, Any]) -> Iterator[str]:
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    table = template["Resources"]["LedgerTable"]["Properties"]
-    client = boto3.client(
-        "dynamodb",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    client.create_table(**create_table_request(table, TABLE))
-    yield endpoint
-    server.stop()
+    with running_moto() as endpoint:
+        create_ledger_table(endpoint, template, TABLE)
+        yield endpoint
 
 
 def test_a_cold_grant_imports_neither_boto3_nor_botocore(dynamodb_endpoint: str) -> None:

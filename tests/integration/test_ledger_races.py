@@ -17,12 +17,16 @@ from typing import TYPE_CHECKING, Any, cast
 import pytest
 
 from local_stack.atomic_moto import AtomicMotoServer
-from local_stack.processes import free_port
-from local_stack.template import create_table_request
 from quota_uploads.config import Settings
 from quota_uploads.ledger import Applied, InsufficientQuota, Ledger, UsageState
 from quota_uploads.s3_events import parse_notification
-from tests.support.dynamodb import fast_local_client, ledger_table_on_dynamodb_local, local_client
+from tests.support.dynamodb import (
+    create_ledger_table,
+    fast_local_client,
+    ledger_table_on_dynamodb_local,
+    local_client,
+    running_moto,
+)
 from tests.support.s3_notifications import notification, record
 
 if TYPE_CHECKING:
@@ -88,14 +92,9 @@ def apply_notification(ledger: Ledger, body: str) -> Applied:
 @pytest.fixture(scope="module")
 def local_stack_moto(template: dict[str, Any]) -> Iterator[str]:
     """The moto server ``make dev`` runs, with the ledger table."""
-    port = free_port()
-    server = AtomicMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
-    table = template["Resources"]["LedgerTable"]["Properties"]
-    local_client(endpoint).create_table(**create_table_request(table, TABLE))
-    yield endpoint
-    server.stop()
+    with running_moto(AtomicMotoServer) as endpoint:
+        create_ledger_table(endpoint, template, TABLE)
+        yield endpoint
 
 
 def test_racing_grants_never_pass_the_quota(endpoint: str) -> None:
@@ -234,9 +233,22 @@ class GrantsBetweenReadAndWrite:
 
     def __init__(self, client: DynamoDBClient, sub: str) -> None:
         self._client = client
+        self._sub = sub
         self._pk = f"USER#{sub}"
         self.read = threading.Event()
         self.granted = threading.Event()
+
+    def grant_after_the_read(self, granter: Ledger, size: int) -> threading.Thread:
+        """Starts a grant that waits for this client's read and then lets it go on."""
+
+        def grant() -> None:
+            self.read.wait(timeout=30)
+            granter.grant(self._sub, granter.new_upload_id(size))
+            self.granted.set()
+
+        late = threading.Thread(target=grant)
+        late.start()
+        return late
 
     def get_item(self, **params: Any) -> GetItemOutputTypeDef:
         item = self._client.get_item(**params)
@@ -274,13 +286,7 @@ def test_a_grant_between_the_sweepers_read_and_write_keeps_its_reservation(
     granter.grant(sub, granter.new_upload_id(10))
     clock.now += LIFETIME + 3600
 
-    def grant_after_the_read() -> None:
-        client.read.wait(timeout=30)
-        granter.grant(sub, granter.new_upload_id(7))
-        client.granted.set()
-
-    late = threading.Thread(target=grant_after_the_read)
-    late.start()
+    late = client.grant_after_the_read(granter, 7)
     first = sweeper.release_expired(abort=lambda key, s3_upload_id: None)
     late.join()
     assert first.failures == 0
@@ -303,13 +309,7 @@ def test_a_grant_between_an_arrivals_read_and_write_keeps_its_reservation(endpoi
     granter.grant(sub, upload)
     clock.now += LIFETIME
 
-    def grant_after_the_read() -> None:
-        client.read.wait(timeout=30)
-        granter.grant(sub, granter.new_upload_id(7))
-        client.granted.set()
-
-    late = threading.Thread(target=grant_after_the_read)
-    late.start()
+    late = client.grant_after_the_read(granter, 7)
     body = notification(record(f"users/{sub}/{upload}/f.bin", size=10))
     assert applier.apply_events(parse_notification(body)).failed == set()
     late.join()

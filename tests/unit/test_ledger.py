@@ -12,20 +12,14 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import random
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from moto.server import ThreadedMotoServer
 
-from local_stack.processes import free_port
-from local_stack.template import create_table_request
 from quota_uploads.config import Settings
-from quota_uploads.dynamodb_fast import FastDynamoDB
 from quota_uploads.keys import upload_terms
 from quota_uploads.ledger import InsufficientQuota, Ledger, MultipartTarget, TooManyUploads
 from quota_uploads.ledger.table import (
@@ -36,9 +30,14 @@ from quota_uploads.ledger.table import (
     grant_slot,
 )
 from quota_uploads.s3_events import parse_notification
-from quota_uploads.sigv4 import Credentials
 from tests.conftest import QUOTA, TABLE
-from tests.support.dynamodb import item_size
+from tests.support.dynamodb import (
+    create_ledger_table,
+    fast_local_client,
+    item_size,
+    reset_moto,
+    running_moto,
+)
 from tests.support.s3_notifications import notification, record
 
 LIFETIME = 900 + 120
@@ -64,30 +63,15 @@ def clock() -> Clock:
 
 @pytest.fixture(scope="module")
 def moto_server() -> Iterator[str]:
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
+    with running_moto() as endpoint:
+        yield endpoint
 
 
 def hand_written_client(endpoint: str, template: dict[str, Any]) -> Any:
     """The production client against a fresh table on the moto server."""
-    urllib.request.urlopen(
-        urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
-    ).close()
-
-    def botocore_client() -> Any:
-        return boto3.client("dynamodb", endpoint_url=endpoint)
-
-    table = template["Resources"]["LedgerTable"]["Properties"]
-    botocore_client().create_table(**create_table_request(table, TABLE))
-    return FastDynamoDB(
-        region="us-east-1",
-        endpoint_url=endpoint,
-        credentials=lambda: Credentials("testing", "testing"),
-        botocore_client=botocore_client,
-    )
+    reset_moto(endpoint)
+    create_ledger_table(endpoint, template, TABLE)
+    return fast_local_client(endpoint)
 
 
 @pytest.fixture(params=["botocore", "hand-written"])
