@@ -15,11 +15,13 @@ from local_stack.atomic_moto import AtomicMotoServer
 from local_stack.deliveries import QueuePoller, Schedule, TopicPrinter, rate_seconds
 from local_stack.functions import environment_of, load_functions, routes_of
 from local_stack.http_api import Authorizer, HttpApi
+from local_stack.presigned import LOCAL_CREDENTIALS
 from local_stack.processes import free_port
 from local_stack.provision import physical_ids, provision
 from local_stack.template import Resolver, load_template, resources_of_type
 
 HOST = "127.0.0.1"
+LOCAL_ACCESS_KEY = "local"
 REGION = "us-east-1"
 
 
@@ -114,8 +116,9 @@ def _process_environment(
         AWS_ENDPOINT_URL_DYNAMODB=dynamodb_endpoint,
         AWS_DEFAULT_REGION=REGION,
         AWS_REGION=REGION,
-        AWS_ACCESS_KEY_ID="local",
-        AWS_SECRET_ACCESS_KEY="local",  # noqa: S106 - moto accepts any credentials
+        # The pair the local S3 checks presigned URLs against.
+        AWS_ACCESS_KEY_ID=LOCAL_ACCESS_KEY,
+        AWS_SECRET_ACCESS_KEY=LOCAL_CREDENTIALS[LOCAL_ACCESS_KEY],
         S3_ADDRESSING_STYLE="path",
     )
     return merged
