@@ -6,18 +6,14 @@ botocore itself, no session, no client, no exceptions.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from local_stack.functions import ROOT
-from tests.conftest import TABLE, TEST_ENV
+from tests.conftest import TABLE
 from tests.support.dynamodb import create_ledger_table, running_moto
+from tests.support.fresh_process import in_a_fresh_process
 
 COLD_GRANT = """
 import json, sys
@@ -39,15 +35,7 @@ def dynamodb_endpoint(template: dict[str, Any]) -> Iterator[str]:
 
 
 def test_a_cold_grant_imports_neither_boto3_nor_botocore(dynamodb_endpoint: str) -> None:
-    env = {**os.environ, **TEST_ENV, "PYTHONPATH": f"{ROOT / 'layers' / 'shared'}:{ROOT}"}
-    env.pop("DYNAMODB_CLIENT")
-    env["AWS_ENDPOINT_URL_DYNAMODB"] = dynamodb_endpoint
-    out = subprocess.run(
-        [sys.executable, "-c", COLD_GRANT],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    assert json.loads(out.strip().splitlines()[-1]) == {"status": 201, "loaded": []}
+    answer = in_a_fresh_process(
+        COLD_GRANT, {"DYNAMODB_CLIENT": None, "AWS_ENDPOINT_URL_DYNAMODB": dynamodb_endpoint}
+    )
+    assert answer == {"status": 201, "loaded": []}

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from typing import Any
 
 import pytest
 
-from local_stack.functions import ROOT
 from quota_uploads.tracing import traced
-from tests.conftest import TEST_ENV
+from tests.support.fresh_process import in_a_fresh_process
 
 FUNCTIONS = ["api", "usage_events", "reservation_sweeper", "reconcile"]
 IMPORTS = """
@@ -24,19 +19,7 @@ print(json.dumps("aws_xray_sdk" in sys.modules))
 
 
 def xray_imported(name: str, tracing: str | None) -> bool:
-    env = {**os.environ, **TEST_ENV, "PYTHONPATH": f"{ROOT / 'layers' / 'shared'}:{ROOT}"}
-    env.pop("TRACING", None)
-    if tracing is not None:
-        env["TRACING"] = tracing
-    out = subprocess.run(
-        [sys.executable, "-c", IMPORTS.format(name=name)],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    imported: bool = json.loads(out.strip().splitlines()[-1])
+    imported: bool = in_a_fresh_process(IMPORTS.format(name=name), {"TRACING": tracing})
     return imported
 
 
