@@ -38,6 +38,7 @@ from quota_uploads.ledger.table import (
     buckets,
     n,
     number,
+    record_key,
     s,
 )
 from quota_uploads.s3_events import ObjectEvent
@@ -198,7 +199,7 @@ class EventApplier:
                 {
                     "Delete": {
                         "TableName": table.name,
-                        "Key": _record_key(pk, r.upload_id),
+                        "Key": record_key(changes.sub, r.upload_id),
                         "ConditionExpression": "attribute_exists(sk)",
                     }
                 }
@@ -311,7 +312,3 @@ def _by_bucket(released: Sequence[Release]) -> dict[int, tuple[int, int]]:
 def _is_multipart(upload_id: str) -> bool:
     terms = upload_terms(upload_id)
     return terms is not None and terms.multipart
-
-
-def _record_key(pk: str, upload_id: str) -> Item:
-    return {"pk": s(pk), "sk": s(upload_sk(upload_id))}

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from typing import Any, cast
 
-from quota_uploads.keys import UploadTerms, new_upload_id, upload_sk, upload_terms, user_pk
+from quota_uploads.keys import UploadTerms, new_upload_id, upload_terms
 from quota_uploads.ledger.model import (
     InsufficientQuota,
     MultipartTarget,
@@ -26,15 +26,18 @@ from quota_uploads.ledger.model import (
 )
 from quota_uploads.ledger.table import (
     ATTEMPTS,
+    FREE_RESERVATIONS,
     Item,
     Table,
     backoff,
     bucket_end,
     bucket_names,
     expiry_shard,
+    freed,
     grant_slot,
     n,
     number,
+    record_key,
     s,
 )
 
@@ -157,8 +160,7 @@ class Grants:
         """Keeps where the parts go. A crash before this leaves reserved bytes that expire."""
         table = self._table
         item: Item = {
-            "pk": s(user_pk(sub)),
-            "sk": s(upload_sk(upload_id)),
+            **record_key(sub, upload_id),
             "objectKey": s(target.key),
             "s3UploadId": s(target.s3_upload_id),
             "partBytes": n(target.part_bytes),
@@ -179,7 +181,7 @@ class Grants:
         table = self._table
         response = table.db.get_item(
             TableName=table.name,
-            Key={"pk": s(user_pk(sub)), "sk": s(upload_sk(upload_id))},
+            Key=record_key(sub, upload_id),
             ConsistentRead=True,
         )
         item = cast(Item, response.get("Item"))
@@ -193,7 +195,7 @@ class Grants:
     def release(self, reservation: Reservation) -> bool:
         """Ends a multipart upload's reservation now (an abort); False if it had already ended."""
         terms = _terms(reservation.upload_id)
-        record = {"pk": s(user_pk(reservation.sub)), "sk": s(upload_sk(reservation.upload_id))}
+        record = record_key(reservation.sub, reservation.upload_id)
         return self._free(reservation.sub, terms, record)
 
     def _free(self, sub: str, terms: UploadTerms, record: Item | None) -> bool:
@@ -206,18 +208,10 @@ class Grants:
         update: dict[str, Any] = {
             "TableName": table.name,
             "Key": table.usage_key(sub),
-            "UpdateExpression": (
-                "ADD #b :freed, #c :gone, reservedBytes :freed, committedBytes :freed, "
-                "headroomBytes :size, openReservations :gone"
-            ),
+            "UpdateExpression": f"ADD #b :freed, #c :ended, {FREE_RESERVATIONS}",
             "ConditionExpression": "#c >= :one",
             "ExpressionAttributeNames": {"#b": size_attr, "#c": count_attr},
-            "ExpressionAttributeValues": {
-                ":freed": n(-terms.size),
-                ":size": n(terms.size),
-                ":gone": n(-1),
-                ":one": n(1),
-            },
+            "ExpressionAttributeValues": {**freed(terms.size, 1), ":one": n(1)},
         }
         if record is None:
             try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from quota_uploads.keys import USAGE_SK
@@ -19,11 +20,13 @@ from quota_uploads.ledger.table import (
     ATTEMPTS,
     EXPIRY_INDEX,
     EXPIRY_SHARDS,
+    FREE_RESERVATIONS,
     Item,
     Table,
     backoff,
     bucket_names,
     buckets,
+    freed,
     n,
     number,
     s,
@@ -34,6 +37,16 @@ logger = logging.getLogger(__name__)
 BUCKETS_PER_WRITE = 40
 # Aborts one multipart upload in S3 given its key and S3 upload id.
 AbortUpload = Callable[[str, str], None]
+
+
+@dataclass(frozen=True)
+class _Ending:
+    """One write ending expired buckets: what it ends, and whether it ends all that is due."""
+
+    update: dict[str, Any]
+    reservations: int
+    bytes: int
+    complete: bool
 
 
 class SweepStuck(Exception):
@@ -82,7 +95,7 @@ class Sweeper:
         """Ends one user's expired buckets; re-reads if a writer got there first."""
         table = self._table
         key = {"pk": pk, "sk": s(USAGE_SK)}
-        released = freed = 0
+        released = freed_bytes = 0
         attempt = 0
         while attempt < ATTEMPTS:
             # A stale first read (half the price) only fails the conditional write below.
@@ -91,12 +104,11 @@ class Sweeper:
             )
             if "expiresAt" not in item:
                 break
-            update = self._ending(item, now)
-            if update is None:
+            ending = self._ending(item, now)
+            if ending is None:
                 break
-            update.update(TableName=table.name, Key=key)
             try:
-                table.db.update_item(**update)
+                table.db.update_item(TableName=table.name, Key=key, **ending.update)
             except (
                 table.db.exceptions.ConditionalCheckFailedException,
                 table.db.exceptions.TransactionConflictException,
@@ -104,30 +116,29 @@ class Sweeper:
                 backoff(attempt)
                 attempt += 1
                 continue
-            values = update["ExpressionAttributeValues"]
-            released -= int(values[":open"]["N"])
-            freed -= int(values[":freed"]["N"])
-            if len(update.get("ExpressionAttributeNames", {})) < 2 * BUCKETS_PER_WRITE:
-                # Every due bucket fitted in this write.
+            released += ending.reservations
+            freed_bytes += ending.bytes
+            if ending.complete:
                 break
         else:
             raise SweepStuck(f"{pk['S']} kept changing")
-        return released, freed
+        return released, freed_bytes
 
-    def _ending(self, item: Item, now: int) -> dict[str, Any] | None:
+    def _ending(self, item: Item, now: int) -> _Ending | None:
         """The update ending the item's earliest expired buckets; None if nothing is due."""
         open_buckets = buckets(item)
-        due = sorted(end for end in open_buckets if end <= now)[:BUCKETS_PER_WRITE]
+        all_due = sorted(end for end in open_buckets if end <= now)
+        due = all_due[:BUCKETS_PER_WRITE]
         remaining = [end for end in open_buckets if end not in due]
         following = min(remaining) if remaining else None
         current = number(item, "expiresAt")
         if not due and following == current:
             return None
+        size = sum(open_buckets[end].bytes for end in due)
+        reservations = sum(open_buckets[end].count for end in due)
         names: dict[str, str] = {}
         values: dict[str, Any] = {
-            ":freed": n(-sum(open_buckets[end].bytes for end in due)),
-            ":headroom": n(sum(open_buckets[end].bytes for end in due)),
-            ":open": n(-sum(open_buckets[end].count for end in due)),
+            **freed(size, reservations),
             ":grants": n(number(item, "grantCount")),
         }
         # Any grant since the read may have added a bucket earlier than ``following``.
@@ -148,10 +159,7 @@ class Sweeper:
             expression = "SET expiresAt = :next "
         if removals:
             expression += f"REMOVE {', '.join(removals)} "
-        expression += (
-            "ADD reservedBytes :freed, committedBytes :freed, headroomBytes :headroom, "
-            "openReservations :open"
-        )
+        expression += f"ADD {FREE_RESERVATIONS}"
         update: dict[str, Any] = {
             "UpdateExpression": expression,
             "ConditionExpression": " AND ".join(conditions),
@@ -159,7 +167,7 @@ class Sweeper:
         }
         if names:
             update["ExpressionAttributeNames"] = names
-        return update
+        return _Ending(update, reservations, size, complete=len(all_due) == len(due))
 
     def _end_multipart(self, record: Item, abort: AbortUpload) -> None:
         """Aborts the upload in S3, then forgets it; its bytes leave with its bucket."""

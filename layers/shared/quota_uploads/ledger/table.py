@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from quota_uploads.config import Settings
-from quota_uploads.keys import USAGE_SK, user_pk
+from quota_uploads.keys import USAGE_SK, upload_sk, user_pk
 from quota_uploads.ledger.model import UsageState
 
 if TYPE_CHECKING:
@@ -57,6 +57,23 @@ def s(value: str) -> dict[str, str]:
 def number(item: Item, name: str) -> int:
     value = item.get(name)
     return int(value["N"]) if value else 0
+
+
+# Ending reservations, for an abort and for the sweeper alike: their bytes leave reserved and
+# committed and return to headroom. Values from ``freed``.
+FREE_RESERVATIONS = (
+    "reservedBytes :freed, committedBytes :freed, headroomBytes :headroom, openReservations :ended"
+)
+
+
+def freed(size: int, reservations: int) -> dict[str, Any]:
+    """The values of ``FREE_RESERVATIONS`` that end ``reservations`` holding ``size`` bytes."""
+    return {":freed": n(-size), ":headroom": n(size), ":ended": n(-reservations)}
+
+
+def record_key(sub: str, upload_id: str) -> Item:
+    """The key of a multipart upload's record."""
+    return {"pk": s(user_pk(sub)), "sk": s(upload_sk(upload_id))}
 
 
 def bucket_names(end: int) -> tuple[str, str]:
