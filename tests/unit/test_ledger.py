@@ -526,3 +526,26 @@ def test_a_multipart_upload_aborted_before_its_object_arrives_is_released_once(
     apply(ledger, record(target.key, size=300))
     usage = ledger.usage("alice")
     assert (usage.used_bytes, usage.reserved_bytes) == (300, 200)
+
+
+def test_an_abort_landing_between_an_arrivals_read_and_write_is_seen_on_the_retry(
+    botocore_ledger: Ledger, monkeypatch: pytest.MonkeyPatch, dynamodb: Any
+) -> None:
+    ledger = botocore_ledger
+    upload, target = multipart_upload(ledger, "alice", 300)
+    multipart_upload(ledger, "alice", 200)
+    found = ledger.reservation("alice", upload)
+    assert found is not None
+    real = dynamodb.batch_get_item
+    reads = itertools.count()
+
+    def abort_after_the_first_read(**kwargs: Any) -> Any:
+        answer = real(**kwargs)
+        if next(reads) == 1:
+            assert ledger.release(found)
+        return answer
+
+    monkeypatch.setattr(dynamodb, "batch_get_item", abort_after_the_first_read)
+    apply(ledger, record(target.key, size=300))
+    usage = ledger.usage("alice")
+    assert (usage.used_bytes, usage.reserved_bytes) == (300, 200)

@@ -106,8 +106,12 @@ class EventApplier:
                 db.exceptions.TransactionCanceledException,
                 db.exceptions.ConditionalCheckFailedException,
             ):
-                # Another writer moved these registers or buckets since the read.
+                # Another writer moved these registers or buckets since the read, or ended a
+                # multipart upload: forget all this user's items read before, then read again.
                 backoff(attempt)
+                pk = user_pk(sub)
+                for key in [key for key in stored if key[0] == pk]:
+                    del stored[key]
                 stored.update(self._read({sub: events}, consistent_registers=True))
             except db.exceptions.ClientError:
                 logger.exception("could not apply events for user %s", sub)
