@@ -73,6 +73,14 @@ def upload_terms(upload_id: str) -> UploadTerms | None:
     return UploadTerms(size, expires_at, upload_id[_RANDOM_DIGITS] == "1")
 
 
+def issued_terms(upload_id: str) -> UploadTerms:
+    """The terms of an upload id this service issued; ``InvalidKey`` for any other."""
+    terms = upload_terms(upload_id)
+    if terms is None:
+        raise InvalidKey(f"{upload_id!r} is not an upload id this service issued")
+    return terms
+
+
 def has_control_characters(text: str) -> bool:
     return any(unicodedata.category(ch) == "Cc" for ch in text)
 

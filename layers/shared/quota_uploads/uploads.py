@@ -22,9 +22,9 @@ from quota_uploads.keys import (
     MAX_OBJECT_KEY_BYTES,
     is_upload_id,
     is_valid_sub,
+    issued_terms,
     object_key,
     owner_of,
-    upload_terms,
     user_prefix,
 )
 from quota_uploads.ledger import (
@@ -83,9 +83,7 @@ def _key_of_token(token: str, prefix: str) -> str:
 
 def _ends_at(upload_id: str) -> datetime:
     """When an upload's reservation ends, as its id says."""
-    terms = upload_terms(upload_id)
-    assert terms is not None, upload_id
-    return datetime.fromtimestamp(terms.expires_at, UTC)
+    return datetime.fromtimestamp(issued_terms(upload_id).expires_at, UTC)
 
 
 class Uploads:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from typing import Any, cast
 
-from quota_uploads.keys import UploadTerms, new_upload_id, upload_terms
+from quota_uploads.keys import UploadTerms, issued_terms, new_upload_id, upload_terms
 from quota_uploads.ledger.model import (
     InsufficientQuota,
     MultipartTarget,
@@ -77,7 +77,7 @@ class Grants:
         same grant sent twice (a retry after a lost answer) is recognised by its slot mark and
         answered, not counted again.
         """
-        terms = _terms(upload_id)
+        terms = issued_terms(upload_id)
         usage = self._reserve(sub, upload_id, terms)
         if multipart is not None:
             self._record_multipart(sub, upload_id, terms, multipart)
@@ -194,7 +194,7 @@ class Grants:
 
     def release(self, reservation: Reservation) -> bool:
         """Ends a multipart upload's reservation now (an abort); False if it had already ended."""
-        terms = _terms(reservation.upload_id)
+        terms = issued_terms(reservation.upload_id)
         record = record_key(reservation.sub, reservation.upload_id)
         return self._free(reservation.sub, terms, record)
 
@@ -261,10 +261,3 @@ class Grants:
             ),
             ExpressionAttributeValues={":q": n(quota_bytes), ":zero": n(0), ":now": now},
         )
-
-
-def _terms(upload_id: str) -> UploadTerms:
-    terms = upload_terms(upload_id)
-    if terms is None:
-        raise ValueError(f"{upload_id!r} is not an upload id this ledger issued")
-    return terms
