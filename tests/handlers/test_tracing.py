@@ -9,7 +9,7 @@ import pytest
 from quota_uploads.tracing import traced
 from tests.support.fresh_process import in_a_fresh_process
 
-FUNCTIONS = ["api", "usage_events", "reservation_sweeper", "reconcile"]
+FUNCTIONS = ["api", "usage_events", "reservation_sweeper", "reconcile", "audit", "usage_totals"]
 IMPORTS = """
 import json, sys
 from local_stack.functions import load_handler

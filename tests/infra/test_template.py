@@ -122,16 +122,28 @@ def test_every_function_logs_with_retention(template: dict[str, Any]) -> None:
     assert all(g["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"} for g in groups)
 
 
-def test_the_ledger_table_has_the_expiry_index_and_tombstone_ttl(template: dict[str, Any]) -> None:
+def test_the_ledger_table_has_its_sparse_indexes_stream_and_tombstone_ttl(
+    template: dict[str, Any],
+) -> None:
     table = resource(template, "LedgerTable")
-    (index,) = table["GlobalSecondaryIndexes"]
-    assert index["IndexName"] == "ExpiringItems"
-    assert [k["AttributeName"] for k in index["KeySchema"]] == ["expiryShard", "expiresAt"]
+    indexes = {index["IndexName"]: index for index in table["GlobalSecondaryIndexes"]}
+    keys = {
+        name: [k["AttributeName"] for k in index["KeySchema"]] for name, index in indexes.items()
+    }
+    assert keys == {
+        "ExpiringItems": ["expiryShard", "expiresAt"],
+        "ChecksDue": ["expiryShard", "checkAt"],
+        "UsersByShard": ["expiryShard", "pk"],
+    }
     # Only what the sweeper reads: writes that change nothing projected cost the index nothing.
-    assert index["Projection"] == {
+    assert indexes["ExpiringItems"]["Projection"] == {
         "ProjectionType": "INCLUDE",
         "NonKeyAttributes": ["objectKey", "s3UploadId"],
     }
+    assert indexes["ChecksDue"]["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+    assert indexes["UsersByShard"]["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+    # The store-wide totals are kept from it (UsageTotalsFunction), never from a scan.
+    assert table["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
     assert table["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
     assert table["SSESpecification"] == {"SSEEnabled": True}
 

@@ -47,6 +47,8 @@ class Settings:
     multipart_lifetime_seconds: int = 86400
     # Bounds abuse, not cost: a grant costs the same however many uploads are open.
     max_open_uploads: int = 10_000
+    # Where drift repair's work goes (the template's AuditQueue); only its functions need it.
+    audit_queue_url: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -78,6 +80,7 @@ class Settings:
                     env, "MULTIPART_RESERVATION_SECONDS", 86400
                 ),
                 max_open_uploads=_non_negative(env, "MAX_OPEN_UPLOADS", 10_000),
+                audit_queue_url=env.get("AUDIT_QUEUE_URL", ""),
             )
         except KeyError as missing:
             raise ConfigError(f"environment variable {missing} is required") from None

@@ -341,6 +341,8 @@ class Uploads:
                 raise NotFound("no such file") from None
             raise
         self._s3().delete_object(Bucket=self._settings.bucket_name, Key=key)
+        # Should the removal's event be lost, the user's next drift check frees the space.
+        self._ledger.touch(sub)
 
     def set_quota(self, user_id: str, quota_bytes: int | None) -> UserQuota:
         if not is_valid_sub(user_id):

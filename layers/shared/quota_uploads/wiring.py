@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import os
+from collections.abc import Sequence
 from functools import cache
 from typing import TYPE_CHECKING, Any, cast
 
@@ -20,10 +21,11 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sqs import SQSClient
 
+    from quota_uploads.drift.work import Work, Worker
     from quota_uploads.ledger import Ledger
     from quota_uploads.presign import UploadSigner
-    from quota_uploads.reconcile import Reconciler
     from quota_uploads.sigv4 import Credentials
     from quota_uploads.uploads import Uploads
 
@@ -253,13 +255,47 @@ def uploads() -> Uploads:
 
 
 @cache
-def reconciler() -> Reconciler:
-    from quota_uploads.reconcile import Reconciler
+def sqs() -> SQSClient:
+    import boto3
+
+    return boto3.client("sqs")
+
+
+def send_work(messages: Sequence[Work]) -> None:
+    """Queues drift repair's work, ten messages to a request."""
+    url = settings().audit_queue_url
+    for start in range(0, len(messages), 10):
+        chunk = messages[start : start + 10]
+        response = sqs().send_message_batch(
+            QueueUrl=url,
+            Entries=[
+                {"Id": str(index), "MessageBody": message.model_dump_json()}
+                for index, message in enumerate(chunk)
+            ],
+        )
+        if response.get("Failed"):
+            raise RuntimeError(f"could not queue drift repair work: {response['Failed']}")
+
+
+@cache
+def background_ledger() -> Ledger:
+    """The ledger of the functions off the request path, which call it from threads too:
+    botocore's client throughout."""
+    from quota_uploads.ledger import Ledger
+
+    return Ledger(botocore_dynamodb(), settings())
+
+
+@cache
+def drift_worker() -> Worker:
+    from quota_uploads.drift.check import UserCheck
+    from quota_uploads.drift.work import Worker
 
     config = settings()
-    return Reconciler(
-        ledger(), s3(), config.bucket_name, config.reconcile_settle_seconds, uploads().sweep
+    check = UserCheck(
+        background_ledger(), s3(), config.bucket_name, config.reconcile_settle_seconds
     )
+    return Worker(background_ledger(), s3(), check, send_work, config.bucket_name)
 
 
 def reset() -> None:
@@ -274,6 +310,8 @@ def reset() -> None:
         signer,
         _credential_provider,
         uploads,
-        reconciler,
+        sqs,
+        background_ledger,
+        drift_worker,
     ):
         built.cache_clear()

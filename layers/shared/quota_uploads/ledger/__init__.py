@@ -2,8 +2,10 @@
 
 One module per concern, behind this facade: ``grants`` (where the quota is decided),
 ``events`` (S3 events applied exactly once), ``sweeping`` (reservations that ran out),
-``alert_levels``, ``audit`` (what drift repair reads and corrects), ``table`` (the item layout)
-and ``model`` (the domain types the ledger answers with).
+``alert_levels``, ``audit`` (what drift repair reads and corrects), ``checks`` (who needs a drift
+check, kept by activity), ``audit_runs`` (the daily audit's counts), ``totals`` (store-wide
+sums from the table's stream), ``table`` (the item layout) and ``model`` (the domain types the
+ledger answers with).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from quota_uploads.accounting import ObjectState, UserChanges
 from quota_uploads.config import Settings
 from quota_uploads.ledger.alert_levels import AlertLevels
 from quota_uploads.ledger.audit import Audit
+from quota_uploads.ledger.audit_runs import AuditRuns
+from quota_uploads.ledger.checks import Checks
 from quota_uploads.ledger.events import EventApplier
 from quota_uploads.ledger.grants import Grants
 from quota_uploads.ledger.model import (
@@ -30,6 +34,7 @@ from quota_uploads.ledger.model import (
 )
 from quota_uploads.ledger.sweeping import AbortUpload, Sweeper
 from quota_uploads.ledger.table import Item, Table
+from quota_uploads.ledger.totals import Totals
 from quota_uploads.s3_events import ObjectEvent
 
 if TYPE_CHECKING:
@@ -60,6 +65,9 @@ class Ledger:
         self._events = EventApplier(self._table, AlertLevels(self._table))
         self._sweeper = Sweeper(self._table)
         self._audit = Audit(self._table)
+        self.checks = Checks(self._table)
+        self.audit_runs = AuditRuns(self._table)
+        self.totals = Totals(self._table)
 
     def usage(self, sub: str) -> UsageState:
         return self._table.usage_state(self._table.usage_item(sub))
@@ -98,8 +106,8 @@ class Ledger:
     def registers(self, sub: str) -> dict[str, ObjectState]:
         return self._audit.registers(sub)
 
-    def users(self) -> set[str]:
-        return self._audit.users()
+    def touch(self, sub: str) -> None:
+        self.checks.touch(sub)
 
     def correct_counters(self, sub: str, seen: Item, used: int, object_count: int) -> int:
         return self._audit.correct_counters(sub, seen, used, object_count)

@@ -1,11 +1,11 @@
-"""What drift repair reads and corrects: registers, users, and counters set to the truth."""
+"""What a drift check reads and corrects: a user's registers, and counters set to the truth."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from quota_uploads.accounting import ObjectState
-from quota_uploads.keys import USAGE_SK, object_sk, user_pk
+from quota_uploads.keys import object_sk, user_pk
 from quota_uploads.ledger.events import object_state
 from quota_uploads.ledger.table import Item, Table, buckets, n, number, s
 
@@ -28,18 +28,6 @@ class Audit:
             for page in pages
             for item in page.get("Items", [])
         }
-
-    def users(self) -> set[str]:
-        """Every user with a usage item (a scan: for the scheduled reconcile only)."""
-        table = self._table
-        pages = table.db.get_paginator("scan").paginate(
-            TableName=table.name,
-            FilterExpression="sk = :usage",
-            ExpressionAttributeValues={":usage": s(USAGE_SK)},
-            ProjectionExpression="pk",
-        )
-        prefix = user_pk("")
-        return {item["pk"]["S"][len(prefix) :] for page in pages for item in page["Items"]}
 
     def correct_counters(self, sub: str, seen: Item, used: int, object_count: int) -> int:
         """Sets a user's counters to what their registers and reservation buckets say.

@@ -27,6 +27,7 @@ from quota_uploads.accounting import (
 )
 from quota_uploads.keys import USAGE_SK, object_sk, upload_sk, upload_terms, user_pk
 from quota_uploads.ledger.alert_levels import AlertLevels
+from quota_uploads.ledger.checks import touch_clauses
 from quota_uploads.ledger.model import Applied
 from quota_uploads.ledger.table import (
     ATTEMPTS,
@@ -36,6 +37,7 @@ from quota_uploads.ledger.table import (
     backoff,
     bucket_names,
     buckets,
+    expiry_shard,
     n,
     number,
     record_key,
@@ -179,8 +181,10 @@ class EventApplier:
     def write(self, changes: UserChanges, usage: Item | None = None) -> None:
         """Writes one user's changes; each register is conditioned on the state it replaces.
 
-        ``usage`` is the usage item the changes were planned on; with it, buckets the changes
-        empty are removed, conditioned on what it showed.
+        ``usage`` is the usage item the changes were planned on, given for changes that S3
+        events brought: buckets the changes empty are removed, conditioned on what it showed,
+        and the user is touched, so a drift check follows (``checks``). Repairs, which are
+        themselves that check, give none.
         """
         if changes.is_empty:
             return
@@ -210,7 +214,7 @@ class EventApplier:
                 for r in released
                 if r.terms.multipart
             ]
-            items.append({"Update": self._usage_update(part, now, seen)})
+            items.append({"Update": self._usage_update(part, now, seen, usage)})
             if len(items) == 1:
                 table.db.update_item(**items[0]["Update"])
             else:
@@ -238,7 +242,9 @@ class EventApplier:
             put["ExpressionAttributeValues"] = {":before": s(change.before.stamp)}
         return put
 
-    def _usage_update(self, changes: UserChanges, now: int, seen: Item | None) -> dict[str, Any]:
+    def _usage_update(
+        self, changes: UserChanges, now: int, seen: Item | None, touched: Item | None
+    ) -> dict[str, Any]:
         committed = changes.used_delta + changes.reserved_delta
         names: dict[str, str] = {}
         values: dict[str, Any] = {
@@ -250,7 +256,15 @@ class EventApplier:
             ":count": n(changes.object_count_delta),
             ":open": n(-len(changes.released)),
         }
-        sets = ["updatedAt = :now"]
+        # Every usage item carries its shard, which lists its user for the daily audit.
+        sets = ["updatedAt = :now", "expiryShard = if_not_exists(expiryShard, :userShard)"]
+        values[":userShard"] = s(expiry_shard(changes.sub))
+        if touched is not None:
+            touch_sets, touch_values = touch_clauses(
+                touched, now, self._table.settings.reconcile_settle_seconds
+            )
+            sets += touch_sets
+            values.update(touch_values)
         removals: list[str] = []
         adds = [
             "usedBytes :used",

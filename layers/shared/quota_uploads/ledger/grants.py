@@ -243,13 +243,15 @@ class Grants:
     def set_quota(self, sub: str, quota_bytes: int | None) -> None:
         """Give a user their own quota, or with None return them to the default."""
         table = self._table
-        now = n(table.now())
+        # Every usage item carries its shard, which lists its user for the daily audit.
+        values = {":now": n(table.now()), ":shard": s(expiry_shard(sub))}
+        stamp = "updatedAt = :now, expiryShard = if_not_exists(expiryShard, :shard)"
         if quota_bytes is None:
             table.db.update_item(
                 TableName=table.name,
                 Key=table.usage_key(sub),
-                UpdateExpression="REMOVE quotaBytes, headroomBytes SET updatedAt = :now",
-                ExpressionAttributeValues={":now": now},
+                UpdateExpression=f"REMOVE quotaBytes, headroomBytes SET {stamp}",
+                ExpressionAttributeValues=values,
             )
             return
         table.db.update_item(
@@ -257,7 +259,7 @@ class Grants:
             Key=table.usage_key(sub),
             UpdateExpression=(
                 "SET quotaBytes = :q, headroomBytes = :q - if_not_exists(committedBytes, :zero), "
-                "updatedAt = :now"
+                + stamp
             ),
-            ExpressionAttributeValues={":q": n(quota_bytes), ":zero": n(0), ":now": now},
+            ExpressionAttributeValues={**values, ":q": n(quota_bytes), ":zero": n(0)},
         )

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from quota_uploads.keys import USAGE_SK
+from quota_uploads.ledger.checks import touch_clauses
 from quota_uploads.ledger.model import Swept
 from quota_uploads.ledger.table import (
     ATTEMPTS,
@@ -151,12 +152,19 @@ class Sweeper:
             values[f":c{index}"] = n(open_buckets[end].count)
             removals += [f"#b{index}", f"#c{index}"]
             conditions.append(f"#b{index} = :b{index} AND #c{index} = :c{index}")
+        sets: list[str] = []
+        if due:
+            # Reservations ending unused may hide an object whose event was lost: check later.
+            sets, touch_values = touch_clauses(
+                item, now, self._table.settings.reconcile_settle_seconds
+            )
+            values.update(touch_values)
         if following is None:
             removals.append("expiresAt")
-            expression = ""
         else:
             values[":next"] = n(following)
-            expression = "SET expiresAt = :next "
+            sets.append("expiresAt = :next")
+        expression = f"SET {', '.join(sets)} " if sets else ""
         if removals:
             expression += f"REMOVE {', '.join(removals)} "
         expression += f"ADD {FREE_RESERVATIONS}"
