@@ -366,3 +366,19 @@ def test_work_that_is_not_json_or_not_known_is_refused(worker: Worker) -> None:
 def test_due_work_round_trips_through_json() -> None:
     work = DueChecks(shard=3, until=100, after=5, start={"pk": {"S": "USER#a"}})
     assert DueChecks.model_validate_json(work.model_dump_json()) == work
+
+
+def test_a_touch_between_a_checks_read_and_its_end_keeps_the_later_check(
+    ledger: Ledger, dynamodb: Any, clock: Clock
+) -> None:
+    arrive(ledger, key_of("alice"), 10)
+    clock.now += SETTLE - 100
+    arrive(ledger, key_of("alice", "b.bin"), 10)
+    clock.now += 101
+    read_by_the_check = usage_item(dynamodb, "alice")
+    clock.now += 5
+    arrive(ledger, key_of("alice", "c.bin"), 10)
+    latest = int(clock.now)
+    ledger.checks.finish("alice", read_by_the_check, latest)
+    # The check saw the second touch unsettled; the third, made meanwhile, decides the next check.
+    assert int(usage_item(dynamodb, "alice")["checkAt"]["N"]) == latest + SETTLE
