@@ -8,7 +8,7 @@
 - ``inventory``: ``ROWS_PER_SLICE`` rows of one data file, counted per user into the run
   (idempotently, see ``ledger.audit_runs``), then the next slice is queued. Slices are fixed row
   ranges, so a message delivered twice does the same work twice, never different work. Users
-  S3 holds objects of but the ledger has never seen are checked at once.
+  S3 holds objects of but the ledger has never seen are scheduled for the next hourly pass.
 - ``users``: one ``UsersByShard`` shard's users, a page at a time, each compared with what the
   inventory counted. Users whose counters disagree with S3, or with themselves, are checked; users
   touched since the report began are left to the incremental pass.
@@ -102,6 +102,8 @@ class Progress:
     bytes_corrected: int = 0
     failures: int = 0
     rows: int = 0
+    # Users found only in S3, left to the next hourly pass.
+    scheduled: int = 0
 
 
 class Worker:
@@ -228,9 +230,13 @@ class Worker:
                     chunks,
                 )
             )
+        now = int(self._clock())
         for record in runs.records(work.run, counted):
             if not record.usage:
-                self._check_user(record.sub, progress)
+                # Checked by the next hourly pass: a slice of thousands of such users (a bucket
+                # filled before the ledger existed) would not fit in one message's time.
+                self._ledger.checks.schedule_unknown(record.sub, now)
+                progress.scheduled += 1
         if rows == ROWS_PER_SLICE:
             self._send([work.model_copy(update={"row": work.row + rows})])
         elif runs.file_done(work.run, work.file):

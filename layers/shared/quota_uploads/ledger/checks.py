@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from quota_uploads.keys import USAGE_SK, user_pk
-from quota_uploads.ledger.table import ATTEMPTS, Item, Table, n, number, s
+from quota_uploads.ledger.table import ATTEMPTS, Item, Table, expiry_shard, n, number, s
 
 CHECKS_INDEX = "ChecksDue"
 _CURSOR_SK = "CURSOR"
@@ -80,6 +80,20 @@ class Checks:
                     ConditionExpression="attribute_exists(pk)",
                     ExpressionAttributeValues={":now": n(now)},
                 )
+
+    def schedule_unknown(self, sub: str, now: int) -> None:
+        """Makes a user the ledger has no item for due for a check now (found in S3 only).
+
+        Touched too, so the audit's comparison of counters leaves them to that check."""
+        table = self._table
+        with contextlib.suppress(table.db.exceptions.ConditionalCheckFailedException):
+            table.db.update_item(
+                TableName=table.name,
+                Key=table.usage_key(sub),
+                UpdateExpression="SET checkAt = :now, touchedAt = :now, expiryShard = :shard",
+                ConditionExpression="attribute_not_exists(pk)",
+                ExpressionAttributeValues={":now": n(now), ":shard": s(expiry_shard(sub))},
+            )
 
     def cursor(self, shard: int) -> int:
         """Where the shard's last completed pass ended: every entry up to it was checked."""

@@ -69,8 +69,11 @@ class Totals:
         self._table = table
 
     def add(self, batch_id: str, changes: Iterable[StoreTotals]) -> bool:
-        """Adds a stream batch's changes once; False if this batch was already added."""
+        """Adds a stream batch's changes once; False if this batch was already added (or held
+        no change to add)."""
         total = sum(changes, StoreTotals())
+        if total == StoreTotals():
+            return False
         table = self._table
         values: dict[str, Any] = {f":{field}": n(getattr(total, field)) for field in _COLUMNS}
         additions = ", ".join(f"{attribute} :{field}" for field, attribute in _COLUMNS.items())
