@@ -10,6 +10,7 @@ import sys
 import threading
 import warnings
 
+from local_stack.inventory import DAY_SECONDS
 from local_stack.stack import StackOptions, running_stack
 
 
@@ -24,6 +25,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--sweep-interval", type=float, default=None, help="seconds between reservation sweeps"
+    )
+    parser.add_argument(
+        "--inventory-interval",
+        type=_inventory_interval,
+        default=DAY_SECONDS,
+        help="seconds between S3 Inventory reports, the first at start (default a day; 0: none)",
     )
     parser.add_argument(
         "--parameter",
@@ -43,6 +50,7 @@ def main(argv: list[str] | None = None) -> None:
         aws_port=args.aws_port,
         use_dynamodb_local=args.dynamodb_local,
         sweep_interval=args.sweep_interval,
+        inventory_interval=args.inventory_interval,
         parameters=parameters,
     )
     stopped = threading.Event()
@@ -56,6 +64,14 @@ def main(argv: list[str] | None = None) -> None:
         with contextlib.suppress(KeyboardInterrupt):
             stopped.wait()
     print("stopped", file=sys.stderr)
+
+
+def _inventory_interval(text: str) -> float:
+    seconds = float(text)
+    # A report is named after its minute: two in one minute would share a name.
+    if 0 < seconds < 60:
+        raise argparse.ArgumentTypeError("at least 60 seconds between reports (or 0: none)")
+    return seconds
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
+from local_stack.inventory import configuration_request
 from local_stack.template import Resolver, create_table_request, resources_of_type
 
 if TYPE_CHECKING:
@@ -39,7 +40,10 @@ def provision(
     dynamodb = boto3.client("dynamodb", endpoint_url=dynamodb_endpoint)
     for logical_id, resource in resources_of_type(template, "AWS::DynamoDB::Table").items():
         props = resolver.resolve(resource["Properties"])
-        dynamodb.create_table(**create_table_request(props, names[logical_id]))
+        request = create_table_request(props, names[logical_id])
+        description = dynamodb.create_table(**request)["TableDescription"]
+        if "LatestStreamArn" in description:
+            resolver.assigned[logical_id, "StreamArn"] = description["LatestStreamArn"]
         ttl = props.get("TimeToLiveSpecification")
         if ttl and ttl.get("Enabled"):
             dynamodb.update_time_to_live(
@@ -77,6 +81,12 @@ def provision(
                 CORSConfiguration={
                     "CORSRules": [_cors_rule(r) for r in props["CorsConfiguration"]["CorsRules"]]
                 },
+            )
+        for inventory in props.get("InventoryConfigurations", []):
+            s3.put_bucket_inventory_configuration(
+                Bucket=bucket,
+                Id=inventory["Id"],
+                InventoryConfiguration=configuration_request(inventory),
             )
         notifications = props.get("NotificationConfiguration", {})
         if "QueueConfigurations" in notifications:

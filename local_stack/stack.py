@@ -15,9 +15,11 @@ from local_stack.atomic_moto import AtomicMotoServer
 from local_stack.deliveries import QueuePoller, Schedule, TopicPrinter, rate_seconds
 from local_stack.functions import environment_of, load_functions, routes_of
 from local_stack.http_api import Authorizer, HttpApi
+from local_stack.inventory import DAY_SECONDS, ScheduledReports
 from local_stack.presigned import LOCAL_CREDENTIALS
 from local_stack.processes import free_port
 from local_stack.provision import physical_ids, provision
+from local_stack.streams import StreamPoller, StreamSource
 from local_stack.template import Resolver, load_template, resources_of_type
 
 HOST = "127.0.0.1"
@@ -32,6 +34,8 @@ class StackOptions:
     use_dynamodb_local: bool = False
     # Seconds between sweeps; None keeps the template's schedule.
     sweep_interval: float | None = None
+    # Seconds between S3 Inventory reports, the first at start; 0 writes none.
+    inventory_interval: float = DAY_SECONDS
     parameters: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -55,7 +59,7 @@ def running_stack(options: StackOptions) -> Iterator[RunningStack]:
     # The page is served by the local API, so its origin is the one the bucket must allow.
     parameters = {"AllowedOrigins": [api_url, f"http://localhost:{api_port}"]}
     parameters.update(options.parameters)
-    resolver = Resolver(template, names, parameters, region=REGION)
+    resolver = Resolver(template, names, parameters, region=REGION, endpoint=aws_endpoint)
 
     with contextlib.ExitStack() as stack:
         moto = AtomicMotoServer(ip_address=HOST, port=aws_port, verbose=False)
@@ -87,7 +91,12 @@ def running_stack(options: StackOptions) -> Iterator[RunningStack]:
                 elif event["Type"] == "Schedule":
                     interval = options.sweep_interval or rate_seconds(props["Schedule"])
                     Schedule(function, interval, stop).start()
+                elif event["Type"] == "DynamoDB":
+                    source = StreamSource.of(props)
+                    StreamPoller(function, source, dynamodb_endpoint, aws_endpoint, stop).start()
 
+        if options.inventory_interval:
+            ScheduledReports(aws_endpoint, options.inventory_interval, stop).start()
         for topic in resources_of_type(template, "AWS::SNS::Topic"):
             TopicPrinter(resolver.arn(topic), aws_endpoint, stop).start()
 

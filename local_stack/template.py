@@ -53,6 +53,11 @@ class Resolver:
     parameters: Mapping[str, Any] = field(default_factory=dict)
     region: str = "us-east-1"
     account: str = "123456789012"
+    # Where the local AWS answers: a queue's Ref is its URL there, as moto builds queue URLs.
+    endpoint: str | None = None
+    # Attributes AWS assigns when it creates a resource (a table's StreamArn), by logical id
+    # and attribute name: provisioning records them, later resolution reads them.
+    assigned: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def parameter(self, name: str) -> Any:
         if name in self.parameters:
@@ -75,8 +80,13 @@ class Resolver:
             return pseudo[name]
         if name in self.template.get("Parameters", {}):
             return self.parameter(name)
-        if self.template["Resources"][name]["Type"] == "AWS::SNS::Topic":
+        kind = self.template["Resources"][name]["Type"]
+        if kind == "AWS::SNS::Topic":
             return self.arn(name)
+        if kind == "AWS::SQS::Queue":
+            if self.endpoint is None:
+                raise KeyError(f"the URL of {name} needs the endpoint its queue is served on")
+            return f"{self.endpoint}/{self.account}/{self.physical_ids[name]}"
         return self.physical_ids[name]
 
     def arn(self, logical_id: str) -> str:
@@ -103,11 +113,16 @@ class Resolver:
                 return self.ref(arg)
             if fn == "Fn::GetAtt":
                 logical_id, attribute = arg
+                if (logical_id, attribute) in self.assigned:
+                    return self.assigned[logical_id, attribute]
                 if attribute == "Arn":
                     return self.arn(logical_id)
                 if attribute in ("QueueName", "TopicName"):
                     return self.physical_ids[logical_id]
-                raise KeyError(f"no local value for {logical_id}.{attribute}")
+                raise KeyError(
+                    f"no local value for {logical_id}.{attribute}"
+                    " (attributes AWS assigns, such as a stream's ARN, exist once provisioned)"
+                )
             if fn == "Fn::Sub":
                 return self._sub(arg)
             if fn == "Fn::Join":
@@ -148,6 +163,11 @@ def create_table_request(properties: Mapping[str, Any], table_name: str) -> dict
         "KeySchema": properties["KeySchema"],
         "BillingMode": properties.get("BillingMode", "PROVISIONED"),
     }
+    if "StreamSpecification" in properties:
+        request["StreamSpecification"] = {
+            "StreamEnabled": True,
+            "StreamViewType": properties["StreamSpecification"]["StreamViewType"],
+        }
     if "GlobalSecondaryIndexes" in properties:
         request["GlobalSecondaryIndexes"] = [
             {k: v for k, v in index.items() if k in ("IndexName", "KeySchema", "Projection")}
