@@ -30,6 +30,7 @@ from quota_uploads.models import (
     CompletedUpload,
     CompleteRequest,
     ErrorBody,
+    FileDownload,
     FileList,
     GatewayErrorBody,
     InsufficientStorageBody,
@@ -225,6 +226,15 @@ def list_files(
     next_token: Annotated[str | None, Query(alias="nextToken", max_length=2048)] = None,
 ) -> FileList:
     return wiring.uploads().list_files(caller().sub, limit, next_token)
+
+
+@app.get(
+    "/files/<key>",
+    responses=_documented(200, FileDownload, "A short-lived URL downloading the file", 404),
+)
+def download_file(key: Annotated[str, Path(max_length=2048)]) -> FileDownload:
+    # The key travels as one URL-encoded path segment (encodeURIComponent), as for DELETE.
+    return wiring.uploads().download(caller().sub, unquote(key))
 
 
 @app.delete("/files/<key>", responses=_documented(204, None, "Deleted", 404))

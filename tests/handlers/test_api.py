@@ -198,6 +198,28 @@ def test_deleting_ones_own_file_is_204_and_anything_else_404() -> None:
     assert boto3.client("s3").head_object(Bucket=BUCKET, Key=theirs)["ContentLength"] == 3
 
 
+def test_a_download_url_gets_ones_own_file_under_its_name_and_anything_else_is_404() -> None:
+    import requests
+
+    mine = f"users/alice/{1:032x}/résumé \"final\".txt"
+    theirs = f"users/bob/{2:032x}/theirs.txt"
+    put_object(mine, 5)
+    put_object(theirs, 3)
+    route = "/files/{key+}"
+    status, body = call("GET", f"/files/{quote(mine, safe='')}", route=route)
+    assert status == 200
+    assert (body["key"], body["filename"], body["size"]) == (mine, 'résumé "final".txt', 5)
+    assert body["expiresAt"].endswith("Z")
+    fetched = requests.get(body["url"], timeout=10)
+    assert (fetched.status_code, fetched.content) == (200, b"xxxxx")
+    assert fetched.headers["Content-Disposition"] == (
+        "attachment; filename=\"r_sum_ _final_.txt\"; "
+        "filename*=UTF-8''r%C3%A9sum%C3%A9%20%22final%22.txt"
+    )
+    for key in (theirs, f"users/alice/{3:032x}/missing.txt", "../../etc"):
+        assert call("GET", f"/files/{quote(key, safe='')}", route=route)[0] == 404
+
+
 def test_the_saved_quota_event_lets_an_admin_set_a_quota() -> None:
     response = invoke("api", sample_event("http_put_quota"))
     assert response["statusCode"] == 200

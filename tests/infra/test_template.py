@@ -102,6 +102,7 @@ def test_the_routes_are_the_documented_api(template: dict[str, Any]) -> None:
         ("POST", "/uploads"),
         ("GET", "/usage"),
         ("GET", "/files"),
+        ("GET", "/files/{key+}"),
         ("DELETE", "/files/{key+}"),
         ("PUT", "/admin/users/{userId}/quota"),
         ("POST", "/uploads/{uploadId}/parts"),

@@ -18,6 +18,8 @@ MAX_OBJECT_BYTES = 5 * 1024**4
 # follow the role's session duration), so nothing longer than an hour, STS's default session,
 # is offered: `expiresAt` and the reservation would otherwise promise time the URL may not have.
 MAX_URL_EXPIRY_SECONDS = 3600
+# Long enough to start a download, short enough that a shared link soon stops working.
+DOWNLOAD_URL_SECONDS = 300
 
 
 class ConfigError(ValueError):

@@ -188,6 +188,14 @@ class FileList(ApiModel):
     next_token: str | None = None
 
 
+class FileDownload(ApiModel):
+    key: str
+    filename: str
+    size: int
+    url: str = Field(description="GET it before expiresAt; it saves as filename")
+    expires_at: str
+
+
 class QuotaUpdate(ApiModel):
     quota_bytes: Annotated[StrictInt, Field(ge=0, le=MAX_QUOTA_BYTES)] | None = Field(
         description=(

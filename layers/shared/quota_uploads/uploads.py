@@ -9,7 +9,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from quota_uploads.config import MAX_OBJECT_BYTES, MAX_SINGLE_PUT_BYTES, Settings
+from quota_uploads.config import (
+    DOWNLOAD_URL_SECONDS,
+    MAX_OBJECT_BYTES,
+    MAX_SINGLE_PUT_BYTES,
+    Settings,
+)
 from quota_uploads.errors import (
     ClientError,
     Conflict,
@@ -38,6 +43,7 @@ from quota_uploads.ledger import (
 from quota_uploads.models import (
     CompletedUpload,
     CompleteRequest,
+    FileDownload,
     FileItem,
     FileList,
     MultipartGrant,
@@ -325,8 +331,8 @@ class Uploads:
             return FileList(files=files, next_token=_token_of_key(files[-1].key))
         return FileList(files=files)
 
-    def delete_file(self, sub: str, key: str) -> None:
-        """Delete one of the caller's objects; the usage function frees its bytes from the event.
+    def _own_object_size(self, sub: str, key: str) -> int:
+        """The size of one of the caller's objects.
 
         Anything not the caller's, including another user's object, is reported as not found so
         the API does not confirm which keys exist.
@@ -335,11 +341,26 @@ class Uploads:
         if owner is None or owner.sub != sub:
             raise NotFound("no such file")
         try:
-            self._s3().head_object(Bucket=self._settings.bucket_name, Key=key)
+            head = self._s3().head_object(Bucket=self._settings.bucket_name, Key=key)
         except self._s3().exceptions.ClientError as error:
             if error.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
                 raise NotFound("no such file") from None
             raise
+        return head["ContentLength"]
+
+    def download(self, sub: str, key: str) -> FileDownload:
+        """A short-lived URL downloading one of the caller's objects under its filename."""
+        size = self._own_object_size(sub, key)
+        filename = key.rsplit("/", 1)[-1]
+        expires = datetime.now(UTC) + timedelta(seconds=DOWNLOAD_URL_SECONDS)
+        url = self._signer.get(key=key, filename=filename, expires_in=DOWNLOAD_URL_SECONDS)
+        return FileDownload(
+            key=key, filename=filename, size=size, url=url, expires_at=_iso(expires)
+        )
+
+    def delete_file(self, sub: str, key: str) -> None:
+        """Delete one of the caller's objects; the usage function frees its bytes from the event."""
+        self._own_object_size(sub, key)
         self._s3().delete_object(Bucket=self._settings.bucket_name, Key=key)
         # Should the removal's event be lost, the user's next drift check frees the space.
         self._ledger.touch(sub)
