@@ -286,7 +286,8 @@ class ScheduledReports(threading.Thread):
         super().__init__(name="inventory-reports", daemon=True)
         self._s3 = boto3.client("s3", endpoint_url=endpoint)
         self._interval = interval
-        self._stop = stop
+        # Not `_stop`: Thread.join calls a method of that name.
+        self._stopping = stop
         self._clock = clock
 
     def run(self) -> None:
@@ -295,7 +296,7 @@ class ScheduledReports(threading.Thread):
                 write_reports(self._s3, now=self._clock())
             except Exception:
                 logger.exception("writing the inventory reports failed")
-            if self._stop.wait(self._interval):
+            if self._stopping.wait(self._interval):
                 return
 
 

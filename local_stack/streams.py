@@ -5,8 +5,9 @@ What Lambda does, and so what this does:
 - reads every shard of the stream from ``TRIM_HORIZON``, a parent shard to its end before its
   children (``DescribeStream`` lists them; a closed shard's iterator runs out);
 - turns each stream record into the record Lambda puts in the event: the record as
-  ``GetRecords`` gives it, ``ApproximateCreationDateTime`` in epoch seconds (rounded down, as
-  DynamoDB documents it), binary values in base64, and the stream's ``eventSourceARN``;
+  ``GetRecords`` gives it, ``ApproximateCreationDateTime`` in epoch seconds (rounded down to
+  the second as DynamoDB documents it, a JSON float as Lambda sends it), binary values in
+  base64, and the stream's ``eventSourceARN``;
 - drops the records no filter of ``FilterCriteria`` matches (they count as processed);
 - gathers up to ``BatchSize`` records, waiting up to the batching window once the first is in;
 - invokes the function with ``{"Records": [...]}``; when the function fails, invokes it again
@@ -150,21 +151,22 @@ class StreamPoller(threading.Thread):
         if source.on_failure_queue_arn is not None:
             name = source.on_failure_queue_arn.rsplit(":", 1)[1]
             self._on_failure_url = self._sqs.get_queue_url(QueueName=name)["QueueUrl"]
-        self._stop = stop
+        # Not `_stop`: Thread.join calls a method of that name.
+        self._stopping = stop
         self._retry_delay = retry_delay
         self._window = min(source.batching_window, batching_window_cap)
         self._shards: dict[str, _Shard] = {}
         self._describe_at = 0.0
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._stopping.is_set():
             try:
                 busy = self.poll_once()
             except Exception:
                 logger.exception("reading the stream %s failed", self._source.stream_arn)
                 busy = False
             if not busy:
-                self._stop.wait(POLL_SECONDS)
+                self._stopping.wait(POLL_SECONDS)
 
     def poll_once(self) -> bool:
         """Reads (and delivers) one batch from each shard that may be read; True if any record
@@ -237,10 +239,10 @@ class StreamPoller(threading.Thread):
             if first_at is None:
                 first_at = time.monotonic()
             remaining = first_at + self._window - time.monotonic()
-            if remaining <= 0 or self._stop.is_set():
+            if remaining <= 0 or self._stopping.is_set():
                 return batch, last, True
             if not records:
-                self._stop.wait(min(POLL_SECONDS, remaining))
+                self._stopping.wait(min(POLL_SECONDS, remaining))
 
     def _open(self, shard: _Shard) -> str:
         request: GetShardIteratorInputTypeDef = {
@@ -268,9 +270,9 @@ class StreamPoller(threading.Thread):
                     self._function.logical_id,
                     invokes,
                 )
-            if 0 <= retries < invokes or self._stop.wait(self._retry_delay):
+            if 0 <= retries < invokes or self._stopping.wait(self._retry_delay):
                 break
-        if self._stop.is_set():
+        if self._stopping.is_set():
             return
         failure = failure_record(
             self._function_arn, self._source.stream_arn, shard.shard_id, batch, invokes
@@ -299,7 +301,7 @@ def _as_json(value: Any) -> Any:
     if isinstance(value, list):
         return [_as_json(item) for item in value]
     if isinstance(value, datetime):
-        return int(value.timestamp())
+        return float(int(value.timestamp()))
     if isinstance(value, bytes):
         return base64.b64encode(value).decode()
     return value
