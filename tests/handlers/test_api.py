@@ -447,3 +447,14 @@ def test_parts_below_s3s_floor_are_refused() -> None:
     status, body = upload(900, multipart=True, partSize=100)
     assert status == 400
     assert "partSize" in body["message"]
+
+
+def test_cancelling_a_single_put_releases_it_at_once_and_only_the_callers() -> None:
+    status, grant = upload(600)
+    assert (status, grant["method"]) == (201, "PUT")
+    path = f"/uploads/{grant['uploadId']}"
+    assert call("DELETE", path, {"sub": "bob"}, route="/uploads/{uploadId}")[0] == 404
+    assert call("GET", "/usage")[1]["reservedBytes"] == 600
+    assert call("DELETE", path, route="/uploads/{uploadId}")[0] == 204
+    assert call("GET", "/usage")[1]["reservedBytes"] == 0
+    assert call("DELETE", path, route="/uploads/{uploadId}")[0] == 404

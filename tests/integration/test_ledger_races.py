@@ -18,7 +18,9 @@ import pytest
 
 from local_stack.atomic_moto import AtomicMotoServer
 from quota_uploads.config import Settings
+from quota_uploads.keys import upload_terms
 from quota_uploads.ledger import Applied, InsufficientQuota, Ledger, UsageState
+from quota_uploads.ledger.table import buckets
 from quota_uploads.s3_events import parse_notification
 from tests.support.dynamodb import (
     create_ledger_table,
@@ -318,3 +320,36 @@ def test_a_grant_between_an_arrivals_read_and_write_keeps_its_reservation(endpoi
     clock.now += 2 * LIFETIME
     sweeper.release_expired(abort=lambda key, s3_upload_id: None)
     assert granter.usage(sub).reserved_bytes == 0
+
+
+def test_cancels_racing_arrivals_end_each_reservation_exactly_once(endpoint: str) -> None:
+    cancellers = ledgers(endpoint, THREADS // 2)
+    appliers = ledgers(endpoint, THREADS // 2)
+    rng = random.Random(11)
+    for round_number in range(20):
+        # A user of their own per round: at most 16 cancels wait for their bucket to end.
+        sub = f"race-cancels-{round_number}"
+        cancellers[0].set_quota(sub, 10**12)
+        uploads = [cancellers[0].new_upload_id(rng.choice(SIZES)) for _ in cancellers]
+        for upload in uploads:
+            cancellers[0].grant(sub, upload)
+        workers: list[Callable[[], Any]] = []
+        charged = 0
+        for index, upload in enumerate(uploads):
+            terms = upload_terms(upload)
+            assert terms is not None
+            # Every upload is cancelled; about half of them arrive all the same, at the same time.
+            workers.append(partial(cancellers[index].cancel, sub, upload))
+            if rng.random() < 0.5:
+                body = notification(record(f"users/{sub}/{upload}/f.bin", size=terms.size))
+                workers.append(partial(apply_notification, appliers[index], body))
+                charged += terms.size
+        results = race(workers)
+        assert not [r for r in results if isinstance(r, Exception)]
+        assert all(not r.failed for r in results if isinstance(r, Applied))
+        usage = cancellers[0].usage(sub)
+        # Whichever came first, each reservation ended once: none left, none ended twice.
+        assert (usage.used_bytes, usage.reserved_bytes) == (charged, 0)
+        item = cancellers[0].usage_item(sub)
+        assert sum(bucket.count for bucket in buckets(item).values()) == 0
+        assert int(item["openReservations"]["N"]) == 0

@@ -21,12 +21,20 @@ from hypothesis import strategies as st
 
 from quota_uploads.config import Settings
 from quota_uploads.keys import upload_terms
-from quota_uploads.ledger import InsufficientQuota, Ledger, MultipartTarget, TooManyUploads
+from quota_uploads.ledger import (
+    InsufficientQuota,
+    Ledger,
+    MultipartTarget,
+    TooManyCancelled,
+    TooManyUploads,
+)
 from quota_uploads.ledger.table import (
     GRANT_SLOTS,
+    MAX_CANCEL_MARKS,
     MAX_TRANSACTION_ITEMS,
     bucket_width,
     buckets,
+    cancel_marks,
     grant_slot,
 )
 from quota_uploads.s3_events import parse_notification
@@ -547,5 +555,101 @@ def test_an_abort_landing_between_an_arrivals_read_and_write_is_seen_on_the_retr
 
     monkeypatch.setattr(dynamodb, "batch_get_item", abort_after_the_first_read)
     apply(ledger, record(target.key, size=300))
+    usage = ledger.usage("alice")
+    assert (usage.used_bytes, usage.reserved_bytes) == (300, 200)
+
+
+def marks_and_buckets(ledger: Ledger, sub: str) -> tuple[dict[str, int], set[int]]:
+    item = ledger.usage_item(sub)
+    return cancel_marks(item), set(buckets(item))
+
+
+def test_a_cancelled_single_put_is_released_at_once_and_still_charged_if_it_arrives(
+    ledger: Ledger,
+) -> None:
+    upload = ledger.new_upload_id(600)
+    other = ledger.new_upload_id(300)
+    ledger.grant("alice", upload)
+    ledger.grant("alice", other)
+    assert ledger.cancel("alice", upload)
+    assert not ledger.cancel("alice", upload)
+    assert ledger.usage("alice").reserved_bytes == 300
+    # The URL still works: the object lands, is charged, and ends nothing a second time.
+    apply(ledger, record(key_of("alice", upload), size=600))
+    usage = ledger.usage("alice")
+    assert (usage.used_bytes, usage.reserved_bytes) == (600, 300)
+    assert marks_and_buckets(ledger, "alice")[0] == {}
+    apply(ledger, record(key_of("alice", other), size=300))
+    usage = ledger.usage("alice")
+    assert (usage.used_bytes, usage.reserved_bytes) == (900, 0)
+
+
+def test_an_upload_that_arrived_or_is_not_a_single_put_cannot_be_cancelled(
+    ledger: Ledger,
+) -> None:
+    upload = ledger.new_upload_id(600)
+    ledger.grant("alice", upload)
+    apply(ledger, record(key_of("alice", upload), size=600))
+    assert not ledger.cancel("alice", upload)
+    assert not ledger.cancel("bob", upload)
+    multipart, _ = multipart_upload(ledger, "alice", 100)
+    assert not ledger.cancel("alice", multipart)
+    assert not ledger.cancel("alice", "not an upload id")
+    usage = ledger.usage("alice")
+    assert (usage.used_bytes, usage.reserved_bytes) == (600, 100)
+
+
+def test_a_cancel_mark_goes_with_its_bucket_when_the_object_never_comes(
+    ledger: Ledger, clock: Clock
+) -> None:
+    upload = ledger.new_upload_id(600)
+    ledger.grant("alice", upload)
+    ledger.cancel("alice", upload)
+    clock.now = ends(upload)
+    sweep(ledger)
+    assert marks_and_buckets(ledger, "alice") == ({}, set())
+    apply(ledger, record(key_of("alice", upload), size=600))
+    usage = ledger.usage("alice")
+    assert (usage.used_bytes, usage.reserved_bytes) == (600, 0)
+
+
+def test_a_cancel_mark_goes_when_the_others_arrivals_empty_its_bucket(ledger: Ledger) -> None:
+    cancelled, other = ledger.new_upload_id(100), ledger.new_upload_id(200)
+    ledger.grant("alice", cancelled)
+    ledger.grant("alice", other)
+    ledger.cancel("alice", cancelled)
+    apply(ledger, record(key_of("alice", other), size=200))
+    assert marks_and_buckets(ledger, "alice") == ({}, set())
+
+
+def test_cancel_marks_are_bounded(ledger: Ledger) -> None:
+    uploads = [ledger.new_upload_id(1) for _ in range(MAX_CANCEL_MARKS + 1)]
+    for upload in uploads:
+        ledger.grant("alice", upload)
+    for upload in uploads[:-1]:
+        assert ledger.cancel("alice", upload)
+    with pytest.raises(TooManyCancelled):
+        ledger.cancel("alice", uploads[-1])
+    assert ledger.usage("alice").reserved_bytes == 1
+
+
+def test_a_cancel_landing_between_an_arrivals_read_and_write_is_seen_on_the_retry(
+    botocore_ledger: Ledger, monkeypatch: pytest.MonkeyPatch, dynamodb: Any
+) -> None:
+    ledger = botocore_ledger
+    upload, other = ledger.new_upload_id(300), ledger.new_upload_id(200)
+    ledger.grant("alice", upload)
+    ledger.grant("alice", other)
+    real = dynamodb.batch_get_item
+    reads = itertools.count()
+
+    def cancel_after_the_first_read(**kwargs: Any) -> Any:
+        answer = real(**kwargs)
+        if next(reads) == 1:
+            assert ledger.cancel("alice", upload)
+        return answer
+
+    monkeypatch.setattr(dynamodb, "batch_get_item", cancel_after_the_first_read)
+    apply(ledger, record(key_of("alice", upload), size=300))
     usage = ledger.usage("alice")
     assert (usage.used_bytes, usage.reserved_bytes) == (300, 200)

@@ -47,7 +47,8 @@ class ObjectChange:
 
 @dataclass(frozen=True)
 class Release:
-    """An upload's reservation ending because its object arrived."""
+    """An upload's reservation ending because its object arrived (or, for a cancelled upload,
+    its cancellation cleared)."""
 
     key: str
     upload_id: str
@@ -61,6 +62,8 @@ class UserChanges:
     sub: str
     objects: tuple[ObjectChange, ...]
     released: tuple[Release, ...] = ()
+    # Cancelled uploads whose object arrived all the same: charged, nothing left to release.
+    uncancelled: tuple[Release, ...] = ()
 
     @property
     def used_delta(self) -> int:
@@ -81,7 +84,7 @@ class UserChanges:
 
     @property
     def is_empty(self) -> bool:
-        return not self.objects and not self.released
+        return not self.objects and not self.released and not self.uncancelled
 
 
 def newest(stored: ObjectState | None, events: Iterable[ObjectEvent]) -> ObjectState | None:
@@ -99,20 +102,24 @@ def plan_user_changes(
     stored_objects: Mapping[str, ObjectState],
     open_buckets: Container[int],
     open_multipart: Container[str] = (),
+    cancelled: Container[str] = (),
 ) -> UserChanges:
     """The changes one user's events make, given the stored registers and open reservations.
 
-    ``open_buckets`` holds the end times of the user's reservation buckets not yet swept, and
-    ``open_multipart`` the multipart uploads whose record still exists (not aborted). The first
-    event ever seen for an upload's key ends its reservation, whatever the event says (a delete
-    shows the object was created, too), and only then: the register write that records it is
-    conditioned on there being no register yet, so the release happens exactly once.
+    ``open_buckets`` holds the end times of the user's reservation buckets not yet swept,
+    ``open_multipart`` the multipart uploads whose record still exists (not aborted), and
+    ``cancelled`` the single PUTs cancelled before their object arrived. The first event ever
+    seen for an upload's key ends its reservation, whatever the event says (a delete shows the
+    object was created, too), and only then: the register write that records it is conditioned
+    on there being no register yet, so the release happens exactly once. A cancelled upload's
+    reservation has ended already; its first event only clears the cancellation.
     """
     by_key: dict[str, list[ObjectEvent]] = {}
     for event in events:
         by_key.setdefault(event.key, []).append(event)
     changes = []
     released = []
+    uncancelled = []
     for key, key_events in by_key.items():
         before = stored_objects.get(key)
         after = newest(before, key_events)
@@ -120,12 +127,12 @@ def plan_user_changes(
             continue
         changes.append(ObjectChange(key, before, after))
         upload_id = key_events[0].owner.upload_id
-        if before is None and upload_id is not None:
-            terms = upload_terms(upload_id)
-            if (
-                terms is not None
-                and terms.expires_at in open_buckets
-                and (not terms.multipart or upload_id in open_multipart)
+        terms = upload_terms(upload_id) if before is None and upload_id is not None else None
+        if terms is not None and upload_id is not None:
+            if upload_id in cancelled:
+                uncancelled.append(Release(key, upload_id, terms))
+            elif terms.expires_at in open_buckets and (
+                not terms.multipart or upload_id in open_multipart
             ):
                 released.append(Release(key, upload_id, terms))
-    return UserChanges(sub=sub, objects=tuple(changes), released=tuple(released))
+    return UserChanges(sub, tuple(changes), tuple(released), tuple(uncancelled))

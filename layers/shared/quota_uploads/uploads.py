@@ -30,6 +30,7 @@ from quota_uploads.keys import (
     issued_terms,
     object_key,
     owner_of,
+    upload_terms,
     user_prefix,
 )
 from quota_uploads.ledger import (
@@ -38,6 +39,7 @@ from quota_uploads.ledger import (
     MultipartTarget,
     Reservation,
     Swept,
+    TooManyCancelled,
     TooManyUploads,
 )
 from quota_uploads.models import (
@@ -291,7 +293,21 @@ class Uploads:
         return CompletedUpload(key=target.key, size=size, etag=completed["ETag"].strip('"'))
 
     def abort(self, sub: str, upload_id: str) -> None:
-        """Aborts in S3 first, so no part can complete after the reservation is gone."""
+        """Cancels an upload. A multipart one is aborted in S3 first, so no part can complete
+        after the reservation is gone; a single PUT's reservation ends at once (its URL stays
+        valid, and an object PUT with it all the same is charged)."""
+        terms = upload_terms(upload_id) if is_upload_id(upload_id) else None
+        if terms is not None and not terms.multipart:
+            try:
+                cancelled = self._ledger.cancel(sub, upload_id)
+            except TooManyCancelled as refused:
+                raise Conflict(
+                    f"{refused.limit} cancelled uploads are still within their reservation "
+                    "time; this one's reservation ends on its own by its expiresAt."
+                ) from None
+            if not cancelled:
+                raise NotFound("no such upload in progress")
+            return
         reservation, target = self._multipart(sub, upload_id)
         self._abort_in_s3(target.key, target.s3_upload_id)
         self._ledger.release(reservation)

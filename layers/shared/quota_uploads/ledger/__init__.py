@@ -29,6 +29,7 @@ from quota_uploads.ledger.model import (
     MultipartTarget,
     Reservation,
     Swept,
+    TooManyCancelled,
     TooManyUploads,
     UsageState,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "MultipartTarget",
     "Reservation",
     "Swept",
+    "TooManyCancelled",
     "TooManyUploads",
     "UsageState",
 ]
@@ -85,6 +87,9 @@ class Ledger:
 
     def reservation(self, sub: str, upload_id: str) -> Reservation | None:
         return self._grants.reservation(sub, upload_id)
+
+    def cancel(self, sub: str, upload_id: str) -> bool:
+        return self._grants.cancel(sub, upload_id)
 
     def release(self, reservation: Reservation) -> bool:
         return self._grants.release(reservation)

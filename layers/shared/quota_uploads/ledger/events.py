@@ -37,6 +37,8 @@ from quota_uploads.ledger.table import (
     backoff,
     bucket_names,
     buckets,
+    cancel_mark,
+    cancel_marks,
     expiry_shard,
     n,
     number,
@@ -176,7 +178,15 @@ class EventApplier:
             for e in events
             if e.owner.upload_id is not None and (pk, upload_sk(e.owner.upload_id)) in stored
         }
-        return plan_user_changes(sub, events, registers, buckets(usage), multipart)
+        marks = cancel_marks(usage)
+        cancelled = {
+            e.owner.upload_id
+            for e in events
+            if e.owner.upload_id is not None
+            and (terms := upload_terms(e.owner.upload_id)) is not None
+            and marks.get(cancel_mark(e.owner.upload_id)) == terms.expires_at
+        }
+        return plan_user_changes(sub, events, registers, buckets(usage), multipart, cancelled)
 
     def write(self, changes: UserChanges, usage: Item | None = None) -> None:
         """Writes one user's changes; each register is conditioned on the state it replaces.
@@ -200,7 +210,8 @@ class EventApplier:
         for chunk in chunks or [()]:
             keys = {change.key for change in chunk}
             released = tuple(r for r in changes.released if r.key in keys)
-            part = UserChanges(changes.sub, chunk, released)
+            uncancelled = tuple(r for r in changes.uncancelled if r.key in keys)
+            part = UserChanges(changes.sub, chunk, released, uncancelled)
             items: list[Any] = [{"Put": self._register_put(pk, c, now)} for c in chunk]
             # An abort may end the upload between the read and this write.
             items += [
@@ -290,6 +301,18 @@ class EventApplier:
                 values[f":b{index}"], values[f":d{index}"] = n(-freed), n(-count)
                 adds += [f"#b{index} :b{index}", f"#c{index} :d{index}"]
                 conditions.append(f"#c{index} >= :k{index}")
+        for index, release in enumerate(changes.released):
+            if not release.terms.multipart:
+                # A cancel landing since the read ended this reservation already.
+                names[f"#x{index}"] = cancel_mark(release.upload_id)
+                conditions.append(f"attribute_not_exists(#x{index})")
+        cleared = {cancel_mark(release.upload_id) for release in changes.uncancelled}
+        if seen is not None:
+            # A cancelled upload of a bucket the arrivals empty can no longer be released.
+            cleared |= {mark for mark, end in cancel_marks(seen).items() if end in emptied}
+        for index, mark in enumerate(sorted(cleared)):
+            names[f"#u{index}"] = mark
+            removals.append(f"#u{index}")
         if seen is not None and "expiresAt" in seen and number(seen, "expiresAt") in emptied:
             # The earliest bucket is gone: point the sweeper at the next one, unless a grant
             # added a bucket since the read.

@@ -16,22 +16,35 @@ from __future__ import annotations
 import logging
 from typing import Any, cast
 
-from quota_uploads.keys import UploadTerms, issued_terms, new_upload_id, upload_terms
+from quota_uploads.keys import (
+    UploadTerms,
+    issued_terms,
+    new_upload_id,
+    object_sk,
+    upload_terms,
+    user_pk,
+    user_prefix,
+)
 from quota_uploads.ledger.model import (
     InsufficientQuota,
     MultipartTarget,
     Reservation,
+    TooManyCancelled,
     TooManyUploads,
     UsageState,
 )
 from quota_uploads.ledger.table import (
     ATTEMPTS,
     FREE_RESERVATIONS,
+    MAX_CANCEL_MARKS,
     Item,
     Table,
     backoff,
     bucket_end,
     bucket_names,
+    buckets,
+    cancel_mark,
+    cancel_marks,
     expiry_shard,
     freed,
     grant_slot,
@@ -191,6 +204,65 @@ class Grants:
             item["objectKey"]["S"], item["s3UploadId"]["S"], number(item, "partBytes")
         )
         return Reservation(sub, upload_id, terms.size, terms.expires_at, target)
+
+    def cancel(self, sub: str, upload_id: str) -> bool:
+        """Ends a single PUT's reservation before its object arrives; False if there is none
+        (it arrived, was cancelled or swept, or was never the caller's).
+
+        Its share leaves the bucket and a mark stays (``table.cancel_mark``), so an object that
+        still arrives is charged without a second release. Whether it arrived is read from its
+        registers; the write is conditioned on the bucket as read, so an arrival (or a grant)
+        landing in between makes it read again.
+        """
+        terms = upload_terms(upload_id)
+        if terms is None or terms.multipart:
+            return False
+        table = self._table
+        mark = cancel_mark(upload_id)
+        size_attr, count_attr = bucket_names(terms.expires_at)
+        for attempt in range(ATTEMPTS):
+            item = table.usage_item(sub)
+            bucket = buckets(item).get(terms.expires_at)
+            if bucket is None or bucket.count < 1 or mark in item or self._arrived(sub, upload_id):
+                return False
+            if len(cancel_marks(item)) >= MAX_CANCEL_MARKS:
+                raise TooManyCancelled(MAX_CANCEL_MARKS)
+            try:
+                table.db.update_item(
+                    TableName=table.name,
+                    Key=table.usage_key(sub),
+                    UpdateExpression=(
+                        f"SET #x = :end ADD #b :freed, #c :ended, {FREE_RESERVATIONS}"
+                    ),
+                    ConditionExpression="#c = :count AND attribute_not_exists(#x)",
+                    ExpressionAttributeNames={"#b": size_attr, "#c": count_attr, "#x": mark},
+                    ExpressionAttributeValues={
+                        **freed(terms.size, 1),
+                        ":end": n(terms.expires_at),
+                        ":count": n(bucket.count),
+                    },
+                )
+                return True
+            except table.db.exceptions.ConditionalCheckFailedException:
+                backoff(attempt)
+        raise RuntimeError(f"cancelling {upload_id} kept conflicting with other writers")
+
+    def _arrived(self, sub: str, upload_id: str) -> bool:
+        """Whether any event of the upload's object was applied (its register, even a
+        tombstone, is kept for a month: longer than any reservation)."""
+        table = self._table
+        found = table.db.query(
+            TableName=table.name,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :key)",
+            ExpressionAttributeValues={
+                ":pk": s(user_pk(sub)),
+                ":key": s(object_sk(f"{user_prefix(sub)}{upload_id}/")),
+            },
+            ProjectionExpression="sk",
+            ConsistentRead=True,
+            Limit=1,
+        )
+        return bool(found.get("Items"))
 
     def release(self, reservation: Reservation) -> bool:
         """Ends a multipart upload's reservation now (an abort); False if it had already ended."""

@@ -49,6 +49,14 @@ class TooManyUploads(LedgerRefusal):
         self.limit = limit
 
 
+class TooManyCancelled(LedgerRefusal):
+    """More single PUTs cancelled lately than the usage item keeps marks for."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"{limit} cancelled uploads are still within their reservation")
+        self.limit = limit
+
+
 @dataclass(frozen=True)
 class MultipartTarget:
     key: str

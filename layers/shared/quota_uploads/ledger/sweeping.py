@@ -27,6 +27,7 @@ from quota_uploads.ledger.table import (
     backoff,
     bucket_names,
     buckets,
+    cancel_marks,
     freed,
     n,
     number,
@@ -152,6 +153,11 @@ class Sweeper:
             values[f":c{index}"] = n(open_buckets[end].count)
             removals += [f"#b{index}", f"#c{index}"]
             conditions.append(f"#b{index} = :b{index} AND #c{index} = :c{index}")
+        ended = set(due)
+        for index, mark in enumerate(m for m, end in cancel_marks(item).items() if end in ended):
+            # Its upload can no longer arrive within its reservation: nothing left to guard.
+            names[f"#x{index}"] = mark
+            removals.append(f"#x{index}")
         sets: list[str] = []
         if due:
             # Reservations ending unused may hide an object whose event was lost: check later.

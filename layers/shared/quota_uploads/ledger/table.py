@@ -12,6 +12,10 @@ Items (pk ``USER#<sub>``):
 - ``RES#<uploadId>``: an open multipart upload (its S3 id and key), also in the index by expiry,
   so the sweeper can abort it in S3. Its bytes are in the usage item's buckets like any other.
 - ``OBJ#<key>``: one register per object (see ``accounting``).
+
+A single PUT cancelled before its object arrived leaves ``x<random part of its upload id>`` on
+the usage item, valued at its bucket's end, so the object, should it still arrive, is charged
+without releasing the reservation twice; the mark goes with the arrival or with the bucket.
 """
 
 from __future__ import annotations
@@ -44,6 +48,10 @@ ATTEMPTS = 8
 MAX_TRANSACTION_ITEMS = 100
 
 _BUCKET = re.compile(r"([rn])(\d{1,12})")
+_CANCEL_MARK = re.compile(r"x[0-9a-f]{11}")
+# Marks are few and short-lived (a reservation's lifetime at most): this keeps the usage item,
+# and every write to it, within one write unit however a client cancels.
+MAX_CANCEL_MARKS = 16
 
 
 def n(value: int) -> dict[str, str]:
@@ -111,6 +119,16 @@ def bucket_end(expires_at: int, lifetime_seconds: int) -> int:
 
 def expiry_shard(sub: str) -> str:
     return str(zlib.crc32(sub.encode()) % EXPIRY_SHARDS)
+
+
+def cancel_mark(upload_id: str) -> str:
+    """The usage item attribute recording that a single PUT was cancelled before it arrived."""
+    return f"x{upload_id[:11]}"
+
+
+def cancel_marks(item: Item) -> dict[str, int]:
+    """The usage item's cancel marks, each with the end of its upload's bucket."""
+    return {name: int(value["N"]) for name, value in item.items() if _CANCEL_MARK.fullmatch(name)}
 
 
 def grant_slot(upload_id: str) -> tuple[str, str]:
