@@ -69,7 +69,7 @@ def test_no_request_breaks_the_api(api: str, identities: list[dict[str, str]]) -
         if isinstance(result, Err):
             raise result.err()
         operations.append(result.ok())
-    assert len(operations) == 9
+    assert len(operations) == 10
 
     for operation in operations:
         for mode in GenerationMode:
