@@ -16,6 +16,7 @@ from local_stack.deliveries import QueuePoller, Schedule, TopicPrinter, rate_sec
 from local_stack.functions import environment_of, load_functions, routes_of
 from local_stack.http_api import Authorizer, HttpApi
 from local_stack.inventory import DAY_SECONDS, ScheduledReports
+from local_stack.moto_streams import patch_moto_streams
 from local_stack.presigned import LOCAL_CREDENTIALS
 from local_stack.processes import free_port
 from local_stack.provision import physical_ids, provision
@@ -62,6 +63,7 @@ def running_stack(options: StackOptions) -> Iterator[RunningStack]:
     resolver = Resolver(template, names, parameters, region=REGION, endpoint=aws_endpoint)
 
     with contextlib.ExitStack() as stack:
+        patch_moto_streams()  # or the stream would show changes DynamoDB never records
         moto = AtomicMotoServer(ip_address=HOST, port=aws_port, verbose=False)
         moto.start()
         stack.callback(moto.stop)

@@ -20,6 +20,7 @@ from aws_lambda_powertools.utilities.parser.models import (
 )
 from botocore.exceptions import ClientError
 
+from local_stack.moto_streams import patch_moto_streams
 from local_stack.streams import BATCHING_WINDOW_CAP, StreamPoller, StreamSource
 from local_stack.template import create_table_request
 from tests.support.dynamodb import local_client, reset_moto, running_moto
@@ -97,6 +98,7 @@ def moto_server() -> Iterator[str]:
 
 @pytest.fixture
 def stack(moto_server: str, template: dict[str, Any]) -> Stack:
+    patch_moto_streams()  # as the local stack does
     reset_moto(moto_server)
     table = template["Resources"]["LedgerTable"]["Properties"]
     created = local_client(moto_server).create_table(**create_table_request(table, TABLE))
@@ -149,6 +151,48 @@ def test_inserts_changes_and_removals_arrive_in_order_with_both_images(stack: St
         assert isinstance(created, float)
         assert created == int(created)
     json.dumps(event)  # what travels to the function's environment
+
+
+def test_an_update_that_creates_its_item_is_one_insert_of_the_whole_item(stack: Stack) -> None:
+    function = Recorder()
+    poller = stack.poller(function)
+    local_client(stack.endpoint).update_item(
+        TableName=TABLE,
+        Key={"pk": {"S": "USER#alice"}, "sk": {"S": "USAGE"}},
+        UpdateExpression="SET usedBytes = :used",
+        ExpressionAttributeValues={":used": {"N": "7"}},
+    )
+    drain(poller)
+    (record,) = function.events[0]["Records"]
+    assert record["eventName"] == "INSERT"
+    assert record["dynamodb"]["NewImage"]["usedBytes"] == {"N": "7"}
+
+
+def test_a_cancelled_transaction_records_nothing_and_reading_goes_on(stack: Stack) -> None:
+    function = Recorder()
+    poller = stack.poller(function, FilterCriteria=None)
+    stack.put("K#0")
+    drain(poller)  # the poller reads on from an iterator handed out before the transaction
+
+    def key(sk: str) -> dict[str, Any]:
+        return {"pk": {"S": "USER#alice"}, "sk": {"S": sk}}
+
+    with pytest.raises(ClientError, match="TransactionCanceled"):
+        local_client(stack.endpoint).transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": TABLE, "Item": key("K#rolled-back")}},
+                {
+                    "ConditionCheck": {
+                        "TableName": TABLE,
+                        "Key": key("K#0"),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+            ]
+        )
+    stack.put("K#1")
+    drain(poller)
+    assert function.keys() == [["K#0"], ["K#1"]]
 
 
 def test_the_templates_filter_lets_only_usage_items_through(stack: Stack) -> None:
