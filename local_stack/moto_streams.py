@@ -1,19 +1,21 @@
 """moto's DynamoDB streams, made to record what DynamoDB records (measured on moto 5.2.5).
 
-Two habits of moto would hand a stream's reader changes that never happened:
+Habits of moto that would hand a stream's reader changes that never happened, or stall it:
 
 - An UpdateItem that creates its item first puts an item of the keys alone, then applies the
   update, and moto records both: an INSERT of the keys, then a second INSERT of the item.
   DynamoDB records one INSERT. (The store-wide totals would count the user twice.)
-- A cancelled TransactWriteItems puts back a deep copy of the table taken before it, stream
-  included. The records of the operations that ran before the failing one stay in the stream
-  shard the copy replaced, and every shard iterator handed out so far keeps reading that shard:
-  its reader sees changes that were rolled back and never another record. DynamoDB records
-  nothing of a cancelled transaction.
+- A TransactWriteItems first deep-copies every table it writes, to put the copy back if it is
+  cancelled. The copy includes the table's stream: every transaction copied every record the
+  stream ever held (the local stack slowed with each write), and a cancelled one left the table
+  with a new stream shard while every shard iterator handed out kept reading the old one, which
+  still held the records of the operations run before the cancellation: its reader saw changes
+  that were rolled back and never another record. DynamoDB records nothing of a cancelled
+  transaction.
 
-``patch_moto_streams()`` makes moto, in this process (where the local stack and the tests run
-their moto server), record neither: the keys-only INSERT is not recorded, and a cancelled
-transaction leaves the table with its own stream shard, cut back to where it was.
+``patch_moto_streams()`` makes moto, in this process (where the local stack and its tests run
+their moto server), record neither: the keys-only INSERT is not recorded, a table's copy shares
+its stream shard, and a cancelled transaction cuts the shard back to where it was.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ def patch_moto_streams() -> None:
     DynamoDBBackend.transact_write_items = _transact_write_items(  # type: ignore[method-assign]
         DynamoDBBackend.transact_write_items
     )
+    StreamShard.__deepcopy__ = _shared  # type: ignore[attr-defined]
 
 
 def _update_item(original: Any) -> Any:
@@ -68,20 +71,25 @@ def _add(original: Any) -> Any:
 def _transact_write_items(original: Any) -> Any:
     @functools.wraps(original)
     def transact_write_items(self: DynamoDBBackend, *args: Any, **kwargs: Any) -> None:
-        shards = {
-            name: (table.stream_shard, len(table.stream_shard.items))
+        before = {
+            name: (table, len(table.stream_shard.items))
             for name, table in self.tables.items()
             if table.stream_shard is not None
         }
         try:
             original(self, *args, **kwargs)
         except Exception:
-            for name, (shard, length) in shards.items():
-                table = self.tables.get(name)
-                if table is not None and table.stream_shard is not shard:
-                    del shard.items[length:]
-                    shard.table = table
-                    table.stream_shard = shard
+            for name, (table, length) in before.items():
+                restored = self.tables.get(name)
+                # Put back (a copy sharing its shard) means cancelled: its records go too.
+                if restored is not None and restored is not table and restored.stream_shard:
+                    del restored.stream_shard.items[length:]
+                    restored.stream_shard.table = restored
             raise
 
     return transact_write_items
+
+
+def _shared(self: StreamShard, memo: dict[int, Any]) -> StreamShard:
+    """A table's deep copy shares its stream shard (moto copies tables only for transactions)."""
+    return self

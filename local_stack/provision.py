@@ -40,7 +40,7 @@ def provision(
     dynamodb = boto3.client("dynamodb", endpoint_url=dynamodb_endpoint)
     for logical_id, resource in resources_of_type(template, "AWS::DynamoDB::Table").items():
         props = resolver.resolve(resource["Properties"])
-        request = create_table_request(props, names[logical_id])
+        request = create_table_request(props, names[logical_id], stream=True)
         description = dynamodb.create_table(**request)["TableDescription"]
         if "LatestStreamArn" in description:
             resolver.assigned[logical_id, "StreamArn"] = description["LatestStreamArn"]

@@ -17,13 +17,16 @@ import boto3
 import pytest
 import requests
 
+from local_stack.dynamodb_local import running_dynamodb_local
 from local_stack.functions import ROOT
 from local_stack.streams import StreamPoller, StreamSource
+from local_stack.template import create_table_request
 from quota_uploads.config import Settings
 from quota_uploads.ledger import Ledger
 from quota_uploads.ledger.totals import StoreTotals
-from tests.support.dynamodb import ledger_table_on_dynamodb_local, local_client
+from tests.support.dynamodb import local_client
 from tests.support.local_stack_process import RunningProcess, eventually, local_stack_process
+from tests.support.tokens import local_token
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -55,12 +58,12 @@ def table_endpoint(stack: RunningProcess) -> str:
 
 
 class User:
-    def __init__(self, api: str, sub: str) -> None:
+    def __init__(self, api: str, user: str) -> None:
         self.api = api
-        answer = requests.post(f"{api}/local/token", json={"sub": sub}, timeout=10)
-        answer.raise_for_status()
+        identity = local_token(api, user)
+        self.sub = identity.sub
         self.session = requests.Session()
-        self.session.headers["Authorization"] = f"Bearer {answer.json()['token']}"
+        self.session.headers.update(identity.headers)
 
     def get(self, path: str) -> dict[str, Any]:
         answer = self.session.get(f"{self.api}{path}", timeout=10)
@@ -114,7 +117,7 @@ def test_the_inventory_audit_repairs_a_lost_create_and_a_lost_delete(
     last_touch = time.time()
 
     s3 = s3_client(stack.aws_endpoint)
-    lost = "users/alice/by-hand.bin"
+    lost = f"users/{alice.sub}/by-hand.bin"
     with notifications_off(s3, UPLOADS):
         s3.put_object(Bucket=UPLOADS, Key=lost, Body=b"b" * 500)
         s3.delete_object(Bucket=UPLOADS, Key=uploaded)
@@ -145,15 +148,13 @@ def test_the_inventory_audit_repairs_a_lost_create_and_a_lost_delete(
     eventually(totals.read, lambda read: read == expected, 15)
 
 
-def test_the_stream_poller_reads_dynamodb_local(
-    template: dict[str, Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # DynamoDB Local keeps a database per access key: the poller's is the table's.
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "local")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local")
-    with ledger_table_on_dynamodb_local(template, "ledger-stream") as endpoint:
-        db = local_client(endpoint)
-        stream_arn = db.describe_table(TableName="ledger-stream")["Table"]["LatestStreamArn"]
+def test_the_stream_poller_reads_dynamodb_local(template: dict[str, Any]) -> None:
+    with running_dynamodb_local() as endpoint:
+        # DynamoDB Local keeps a database per access key: the poller's, as in the stack.
+        db = boto3.client("dynamodb", endpoint_url=endpoint)
+        table = template["Resources"]["LedgerTable"]["Properties"]
+        created = db.create_table(**create_table_request(table, "ledger-stream", stream=True))
+        stream_arn = created["TableDescription"]["LatestStreamArn"]
         event = template["Resources"]["UsageTotalsFunction"]["Properties"]["Events"]
         properties = {**event["UsageChanges"]["Properties"], "Stream": stream_arn}
         del properties["DestinationConfig"]

@@ -101,7 +101,9 @@ def stack(moto_server: str, template: dict[str, Any]) -> Stack:
     patch_moto_streams()  # as the local stack does
     reset_moto(moto_server)
     table = template["Resources"]["LedgerTable"]["Properties"]
-    created = local_client(moto_server).create_table(**create_table_request(table, TABLE))
+    created = local_client(moto_server).create_table(
+        **create_table_request(table, TABLE, stream=True)
+    )
     sqs = sqs_client(moto_server)
     dlq_url = sqs.create_queue(QueueName=DLQ)["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])
