@@ -59,6 +59,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"quota-uploads is running locally (table in {stack.dynamodb_endpoint})")
         print(f"  web page:  {stack.api_url}/")
         print(f"  API:       {stack.api_url}   (POST /local/token for a token)")
+        pool = stack.user_pool
+        print(f"  Cognito:   {stack.api_url}/local/cognito   (user pool {pool.pool_id})")
         print(f"  AWS (moto): {stack.aws_endpoint}")
         print("ready", flush=True)
         with contextlib.suppress(KeyboardInterrupt):

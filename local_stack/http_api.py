@@ -2,33 +2,34 @@
 
 Each request becomes the payload-format-2.0 event API Gateway would send, claims included where
 its JWT authorizer puts them (every claim a string, arrays flattened to ``[a b]``), and the real
-handler's response goes back to the client. Tokens are minted by ``POST /local/token``, which
-exists only here; in AWS, Cognito issues them.
+handler's response goes back to the client. Tokens come from the local user pool: through
+Cognito's API at ``/local/cognito`` (what the web page uses), or minted for a name by
+``POST /local/token``, a shortcut for scripts and tests that exists only here.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import secrets
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 from wsgiref.types import StartResponse, WSGIEnvironment
 
-import jwt
+from botocore.exceptions import ClientError
 from werkzeug.wrappers import Request, Response
 
+from local_stack.cognito import JwtAuthorizer, LocalCognito
 from local_stack.functions import Function, Route
 
 WEB_ROOT = Path(__file__).resolve().parent.parent / "web"
 # Uppy's prebuilt bundle, from the npm package (no build step): served under /vendor/uppy/.
 VENDOR = {"/vendor/uppy/": WEB_ROOT.parent / "node_modules" / "uppy" / "dist"}
-ISSUER = "quota-uploads-local"
-TOKEN_SECONDS = 12 * 3600
+# Cognito's endpoint for the page and scripts, as https://cognito-idp.<region>.amazonaws.com/ is.
+COGNITO_PATHS = ("/local/cognito", "/local/cognito/")
 _TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript")
 _STATIC_TYPES = {
     ".html": "text/html",
@@ -42,46 +43,6 @@ def _json(status: int, body: Any) -> Response:
     return Response(json.dumps(body), status=status, content_type="application/json")
 
 
-class Authorizer:
-    """Issues and verifies the local stand-in for Cognito's ID tokens."""
-
-    def __init__(self, audience: str) -> None:
-        self._secret = secrets.token_bytes(32)
-        self._audience = audience
-
-    def issue(self, sub: str, groups: Sequence[str]) -> str:
-        now = int(time.time())
-        claims = {
-            "sub": sub,
-            "cognito:groups": list(groups),
-            "iss": ISSUER,
-            "aud": self._audience,
-            "iat": now,
-            "exp": now + TOKEN_SECONDS,
-            "token_use": "id",
-        }
-        return jwt.encode(claims, self._secret, algorithm="HS256")
-
-    def verify(self, authorization: str | None) -> dict[str, str] | None:
-        """The claims as API Gateway hands them to a function, or None for 401."""
-        if not authorization:
-            return None
-        token = authorization.removeprefix("Bearer ").strip()
-        try:
-            claims = jwt.decode(
-                token, self._secret, algorithms=["HS256"], audience=self._audience, issuer=ISSUER
-            )
-        except jwt.PyJWTError:
-            return None
-        return {name: _claim_string(value) for name, value in claims.items()}
-
-
-def _claim_string(value: Any) -> str:
-    if isinstance(value, list):
-        return "[" + " ".join(str(v) for v in value) + "]"
-    return str(value)
-
-
 class HttpApi:
     """A WSGI application standing in for API Gateway in front of the template's functions."""
 
@@ -89,13 +50,20 @@ class HttpApi:
         self,
         routes: Iterable[Route],
         functions: Mapping[str, Function],
-        authorizer: Authorizer,
+        authorizer: JwtAuthorizer,
+        cognito: LocalCognito,
         page_config: Mapping[str, Any],
     ) -> None:
         self._routes = list(routes)
         self._functions = functions
         self._authorizer = authorizer
-        self._page_config = dict(page_config)
+        self._cognito = cognito
+        self._page_config = {
+            **page_config,
+            "cognitoEndpoint": COGNITO_PATHS[0],
+            "userPoolId": cognito.pool.pool_id,
+            "userPoolClientId": cognito.pool.client_id,
+        }
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         response = self.handle(Request(environ))
@@ -105,6 +73,10 @@ class HttpApi:
         raw_path = request.environ.get("RAW_URI", request.full_path).split("?", 1)[0]
         if request.method == "POST" and raw_path == "/local/token":
             return self._token(request)
+        if request.method == "POST" and raw_path in COGNITO_PATHS:
+            target = request.headers.get("X-Amz-Target", "")
+            status, body = self._cognito.call(target, request.get_data())
+            return Response(body, status=status, content_type="application/x-amz-json-1.1")
         if request.method == "GET" and raw_path == "/openapi.json":
             return self._openapi()
         if request.method == "GET" and raw_path == "/local/config":
@@ -118,17 +90,24 @@ class HttpApi:
 
     def _token(self, request: Request) -> Response:
         body = request.get_json(force=True, silent=True)
-        sub = body.get("sub") if isinstance(body, dict) else None
+        user = body.get("user") if isinstance(body, dict) else None
         groups = body.get("groups", []) if isinstance(body, dict) else []
-        if not isinstance(sub, str) or not sub:
-            return _json(400, {"error": "Bad Request", "message": "sub must be a string"})
+        if not isinstance(user, str) or not user:
+            message = "user must be an email, or a name (taken as <name>@example.com)"
+            return _json(400, {"error": "Bad Request", "message": message})
         if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
             return _json(400, {"error": "Bad Request", "message": "groups must be strings"})
         if any(not g or any(c.isspace() for c in g) for g in groups):
             # As Cognito: a group name holds no whitespace, which is what lets the API read
             # API Gateway's flattened "[a b]" claim back into groups.
             return _json(400, {"error": "Bad Request", "message": "group names hold no whitespace"})
-        return _json(200, {"token": self._authorizer.issue(sub, groups)})
+        try:
+            sub, token = self._cognito.mint(user, groups)
+        except ClientError as error:
+            return _json(
+                400, {"error": "Bad Request", "message": error.response["Error"]["Message"]}
+            )
+        return _json(200, {"token": token, "sub": sub})
 
     def _openapi(self) -> Response:
         """The API functions' own OpenAPI document, for people and for fuzzers."""
@@ -152,7 +131,7 @@ class HttpApi:
     def _invoke(
         self, request: Request, route: Route, raw_path: str, parameters: dict[str, str]
     ) -> Response:
-        claims = self._authorizer.verify(request.headers.get("Authorization"))
+        claims = self._authorizer.claims(request.headers.get("Authorization"))
         if claims is None:
             return _json(401, {"message": "Unauthorized"})
         event = api_gateway_event(request, route, raw_path, parameters, claims)

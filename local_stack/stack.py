@@ -12,9 +12,10 @@ from typing import Any
 from werkzeug.serving import make_server
 
 from local_stack.atomic_moto import AtomicMotoServer
+from local_stack.cognito import JwtAuthorizer, LocalCognito, UserPool, provision_user_pool
 from local_stack.deliveries import QueuePoller, Schedule, TopicPrinter, rate_seconds
 from local_stack.functions import environment_of, load_functions, routes_of
-from local_stack.http_api import Authorizer, HttpApi
+from local_stack.http_api import HttpApi
 from local_stack.inventory import DAY_SECONDS, ScheduledReports
 from local_stack.moto_streams import patch_moto_streams
 from local_stack.presigned import LOCAL_CREDENTIALS
@@ -47,6 +48,7 @@ class RunningStack:
     dynamodb_endpoint: str
     names: Mapping[str, str]
     environment: Mapping[str, str]
+    user_pool: UserPool
 
 
 @contextlib.contextmanager
@@ -57,8 +59,12 @@ def running_stack(options: StackOptions) -> Iterator[RunningStack]:
     api_url = f"http://{HOST}:{api_port}"
     aws_endpoint = f"http://{HOST}:{aws_port}"
     names = physical_ids(template, "quota-uploads-local")
-    # The page is served by the local API, so its origin is the one the bucket must allow.
-    parameters = {"AllowedOrigins": [api_url, f"http://localhost:{api_port}"]}
+    # The page is served by the local API, so its origin is the one the bucket must allow; it
+    # signs users up, which the template's default (operators create users) would refuse.
+    parameters: dict[str, Any] = {
+        "AllowedOrigins": [api_url, f"http://localhost:{api_port}"],
+        "SelfSignUp": "Enabled",
+    }
     parameters.update(options.parameters)
     resolver = Resolver(template, names, parameters, region=REGION, endpoint=aws_endpoint)
 
@@ -78,6 +84,7 @@ def running_stack(options: StackOptions) -> Iterator[RunningStack]:
         provision(
             template, resolver, aws_endpoint=aws_endpoint, dynamodb_endpoint=dynamodb_endpoint
         )
+        user_pool = provision_user_pool(template, resolver, aws_endpoint)
 
         functions = load_functions(template, resolver)
         stop = threading.Event()
@@ -106,11 +113,14 @@ def running_stack(options: StackOptions) -> Iterator[RunningStack]:
             name[0].lower() + name[1:]: int(resolver.parameter(name))
             for name in ("UserAlertPercent", "MultipartThresholdBytes", "MultipartPartBytes")
         }
-        api = HttpApi(routes_of(functions), functions, Authorizer(audience="local"), page_config)
+        authorizer = JwtAuthorizer.of_template(template, resolver, aws_endpoint)
+        api = HttpApi(
+            routes_of(functions), functions, authorizer, LocalCognito(user_pool), page_config
+        )
         server = make_server(HOST, api_port, api, threaded=True)
         threading.Thread(target=server.serve_forever, name="http-api", daemon=True).start()
         stack.callback(server.shutdown)
-        yield RunningStack(api_url, aws_endpoint, dynamodb_endpoint, names, environment)
+        yield RunningStack(api_url, aws_endpoint, dynamodb_endpoint, names, environment, user_pool)
 
 
 def _process_environment(

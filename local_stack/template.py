@@ -56,7 +56,8 @@ class Resolver:
     # Where the local AWS answers: a queue's Ref is its URL there, as moto builds queue URLs.
     endpoint: str | None = None
     # Attributes AWS assigns when it creates a resource (a table's StreamArn), by logical id
-    # and attribute name: provisioning records them, later resolution reads them.
+    # and attribute name: provisioning records them, later resolution reads them. The name
+    # "Ref" holds an assigned Ref, such as a user pool's id.
     assigned: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def parameter(self, name: str) -> Any:
@@ -80,6 +81,8 @@ class Resolver:
             return pseudo[name]
         if name in self.template.get("Parameters", {}):
             return self.parameter(name)
+        if (name, "Ref") in self.assigned:
+            return self.assigned[name, "Ref"]
         kind = self.template["Resources"][name]["Type"]
         if kind == "AWS::SNS::Topic":
             return self.arn(name)
@@ -129,8 +132,16 @@ class Resolver:
                 separator, items = arg
                 return separator.join(str(i) for i in self.resolve(items))
             if fn == "Fn::If":
-                raise KeyError("conditions are not used by the local stack")
+                condition, if_true, if_false = arg
+                return self.resolve(if_true if self.condition(condition) else if_false)
         return {k: self.resolve(v) for k, v in value.items()}
+
+    def condition(self, name: str) -> bool:
+        ((fn, arg),) = self.template["Conditions"][name].items()
+        if fn != "Fn::Equals":
+            raise KeyError(f"condition {name}: only Fn::Equals is read by the local stack")
+        left, right = self.resolve(arg)
+        return str(left) == str(right)
 
     def _sub(self, arg: Any) -> str:
         text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])

@@ -1,11 +1,10 @@
 // The local web client: sign in, upload through presigned URLs, watch usage, delete files.
-import { signIn } from "/session.js";
+import { config, onSignIn } from "/session.js";
 
 const $ = (id) => document.getElementById(id);
 let api = null;
 let usage = null;
 let nextToken = null;
-let alertPercent = 80;
 
 const units = ["B", "KiB", "MiB", "GiB", "TiB"];
 export function formatBytes(bytes) {
@@ -25,7 +24,7 @@ function showUsage(next) {
     `${formatBytes(next.usedBytes)} used, ${formatBytes(next.reservedBytes)} reserved of ` +
     `${formatBytes(next.quotaBytes)} (${next.percentUsed}% used, ${next.objectCount} files)`;
   const warning = $("warning");
-  warning.hidden = next.percentUsed < alertPercent;
+  warning.hidden = next.percentUsed < config.userAlertPercent;
   warning.textContent = next.percentUsed >= 100
     ? "Your storage is full. Delete files to upload more."
     : `You have used ${next.percentUsed}% of your storage. Consider deleting files you no longer need.`;
@@ -160,10 +159,8 @@ function fileRow(file) {
   return row;
 }
 
-$("signin").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  alertPercent = (await (await fetch("/local/config")).json()).userAlertPercent;
-  api = await signIn($("user").value, $("admin").checked ? ["admins"] : []);
+onSignIn($("signin"), async (signedIn) => {
+  api = signedIn;
   $("app").hidden = false;
   $("refusal").hidden = true;
   $("uploads").replaceChildren();

@@ -1,18 +1,68 @@
-// Signing in to the local stack, and calling the quota API with the token it issues.
-export async function signIn(sub, groups = []) {
-  const response = await fetch("/local/token", {
+// Signing up and in with the user pool through Cognito's own API (the JSON requests a page would
+// send to https://cognito-idp.<region>.amazonaws.com/; here, the local stack's Cognito endpoint),
+// then calling the quota API with the ID token.
+export const config = await (await fetch("/local/config")).json();
+
+async function cognito(action, request) {
+  const answer = await fetch(config.cognitoEndpoint, {
     method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ sub, groups }),
+    headers: {
+      "Content-Type": "application/x-amz-json-1.1",
+      "X-Amz-Target": `AWSCognitoIdentityProviderService.${action}`,
+    },
+    body: JSON.stringify({ ClientId: config.userPoolClientId, ...request }),
   });
-  const { token } = await response.json();
+  const body = await answer.json();
+  if (!answer.ok) throw new Error(body.message || body.__type);
+  return body;
+}
+
+// The local stack confirms a new account at once (it sends no code by email).
+function signUp(email, password) {
+  return cognito("SignUp", {
+    Username: email,
+    Password: password,
+    UserAttributes: [{ Name: "email", Value: email }],
+  });
+}
+
+// USER_PASSWORD_AUTH: the local pool's client allows it (moto checks no SRP password); the
+// deployed client allows only SRP, which a deployed page would do with Amplify.
+async function signIn(email, password) {
+  const answer = await cognito("InitiateAuth", {
+    AuthFlow: "USER_PASSWORD_AUTH",
+    AuthParameters: { USERNAME: email, PASSWORD: password },
+  });
+  if (!answer.AuthenticationResult) throw new Error(`Cognito asks for ${answer.ChallengeName}`);
+  const token = answer.AuthenticationResult.IdToken;
   return async function api(method, path, body) {
-    const answer = await fetch(path, {
+    const response = await fetch(path, {
       method,
       headers: { Authorization: `Bearer ${token}`, ...(body ? { "Content-Type": "application/json" } : {}) },
       body: body ? JSON.stringify(body) : undefined,
     });
-    const text = await answer.text();
-    return { status: answer.status, body: text ? JSON.parse(text) : null };
+    const text = await response.text();
+    return { status: response.status, body: text ? JSON.parse(text) : null };
   };
+}
+
+// A sign-in form (email, password, and "Sign in" / "Sign up" buttons): calls signedIn with
+// the API of each user signed in, or shows Cognito's refusal in the form.
+export function onSignIn(form, signedIn) {
+  const error = form.querySelector("[role=alert]");
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const { email, password } = form.elements;
+    error.hidden = true;
+    let api;
+    try {
+      if (event.submitter?.value === "signUp") await signUp(email.value, password.value);
+      api = await signIn(email.value, password.value);
+    } catch (refusal) {
+      error.textContent = refusal.message;
+      error.hidden = false;
+      return;
+    }
+    await signedIn(api);
+  });
 }

@@ -2,11 +2,11 @@
 // Uppy sees each file, so it sends the size; it also chunks files itself, so it asks for
 // multipart and names its part size, using the same rule as the service.
 import { AwsS3, Dashboard, Uppy } from "/vendor/uppy/uppy.min.mjs";
-import { signIn } from "/session.js";
+import { config, onSignIn } from "/session.js";
 
-const user = new URLSearchParams(location.search).get("user") || "alice";
-const config = await (await fetch("/local/config")).json();
-const api = await signIn(user);
+const form = document.getElementById("signin");
+const api = await new Promise((resolve) => onSignIn(form, resolve));
+form.remove();
 
 function refused(answer) {
   // Uppy shows the error's message; a 507 carries the whole explanation.

@@ -9,12 +9,13 @@ import pytest
 import requests
 from playwright.sync_api import Page, sync_playwright
 
-from tests.e2e.test_web_page import CHROMIUM, CHROMIUM_ARGS
+from tests.e2e.test_web_page import CHROMIUM, CHROMIUM_ARGS, PASSWORD, sign_in
 from tests.support.local_stack_process import RunningProcess, eventually, local_stack_process
+from tests.support.tokens import sign_in as cognito_sign_in
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 MIB = 1024 * 1024
-USER = "uppy-user"
+EMAIL = "uppy-user@example.com"
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +41,7 @@ def page(stack: RunningProcess) -> Iterator[Page]:
 
 
 def _get(api: str, path: str) -> Any:
-    token = requests.post(f"{api}/local/token", json={"sub": USER}, timeout=5).json()["token"]
+    token = cognito_sign_in(api, EMAIL, PASSWORD)
     answer = requests.get(f"{api}{path}", headers={"Authorization": f"Bearer {token}"}, timeout=5)
     answer.raise_for_status()
     return answer.json()
@@ -68,7 +69,8 @@ def add_file(page: Page, name: str, size: int) -> None:
 def test_uppy_uploads_single_and_multipart_and_reports_507(
     page: Page, stack: RunningProcess
 ) -> None:
-    page.goto(f"/uppy.html?user={USER}")
+    page.goto("/uppy.html")
+    sign_in(page, EMAIL, PASSWORD, "Sign up")
     page.get_by_test_id("usage-text").filter(has_text="0 bytes used").wait_for()
 
     add_file(page, "small.txt", 1000)

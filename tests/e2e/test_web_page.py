@@ -1,4 +1,5 @@
-"""The web page in headless Chromium: upload, see the usage bar move, then see the 507 plainly."""
+"""The web page in headless Chromium: sign up with the pool, upload, see the usage bar move, then
+see the 507 plainly."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+PASSWORD = "Correct-horse-42"
 
 
 @pytest.fixture(scope="module")
@@ -38,10 +40,15 @@ def page(api: str) -> Iterator[Page]:
         browser.close()
 
 
+def sign_in(page: Page, email: str, password: str, button: str = "Sign in") -> None:
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", password)
+    page.get_by_role("button", name=button).click()
+
+
 def test_upload_usage_and_refusal_in_the_browser(page: Page) -> None:
     page.goto("/")
-    page.fill("#user", "web-user")
-    page.click("button[type=submit]")
+    sign_in(page, "web-user@example.com", PASSWORD, "Sign up")
     usage = page.get_by_test_id("usage-text")
     expect(usage).to_contain_text("0 B used")
 
@@ -75,3 +82,16 @@ def test_upload_usage_and_refusal_in_the_browser(page: Page) -> None:
     page.get_by_role("button", name="Delete notes.txt").click()
     expect(usage).to_contain_text("250 B used", timeout=15_000)
     expect(warning).to_be_hidden()
+
+
+def test_the_pool_refuses_a_wrong_password_and_a_weak_one(page: Page) -> None:
+    page.goto("/")
+    refusal = page.get_by_role("alert")
+    sign_in(page, "weak@example.com", "short", "Sign up")
+    expect(refusal).to_contain_text("password policy")
+    sign_in(page, "careful@example.com", PASSWORD, "Sign up")
+    expect(page.get_by_test_id("usage-text")).to_contain_text("0 B used")
+    page.reload()
+    sign_in(page, "careful@example.com", PASSWORD + "!")
+    expect(refusal).to_contain_text("Incorrect username or password")
+    expect(page.locator("#app")).to_be_hidden()

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from typing import Any, TypeAlias
 
 import pytest
-import requests
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
@@ -23,6 +22,7 @@ from schemathesis.checks import (
 from schemathesis.core.result import Err
 
 from tests.support.local_stack_process import local_stack_process
+from tests.support.tokens import local_token
 
 pytestmark = pytest.mark.integration
 # What an operation's strategy generates (the operation's own type parameters go unused here).
@@ -43,17 +43,12 @@ def api() -> Iterator[str]:
         yield stack.url
 
 
-def token(api: str, sub: str, groups: list[str]) -> str:
-    answer = requests.post(f"{api}/local/token", json={"sub": sub, "groups": groups}, timeout=10)
-    return str(answer.json()["token"])
-
-
 @pytest.fixture(scope="module")
 def identities(api: str) -> list[dict[str, str]]:
     """Each case is sent as a user, as an admin, with a forged token and with none."""
     return [
-        {"Authorization": f"Bearer {token(api, 'fuzz-user', [])}"},
-        {"Authorization": f"Bearer {token(api, 'fuzz-admin', ['admins'])}"},
+        local_token(api, "fuzz-user").headers,
+        local_token(api, "fuzz-admin", ["admins"]).headers,
         {"Authorization": "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"},
         {},
     ]

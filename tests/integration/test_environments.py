@@ -21,6 +21,7 @@ import requests
 
 from local_stack.functions import MAX_ENVIRONMENTS
 from tests.support.local_stack_process import RunningProcess, eventually, local_stack_process
+from tests.support.tokens import local_token
 
 pytestmark = pytest.mark.integration
 
@@ -69,19 +70,14 @@ class User:
         return [f["key"] for f in answer.json()["files"]]
 
 
-def token(api: str, sub: str, groups: list[str] | None = None) -> str:
-    answer = requests.post(f"{api}/local/token", json={"sub": sub, "groups": groups or []})
-    answer.raise_for_status()
-    value: str = answer.json()["token"]
-    return value
-
-
 def users_with_one_file(api: str, prefix: str, count: int) -> list[User]:
     """``count`` users, each with a quota of its own and one stored file of its own size."""
-    admin = User(api, "root", token(api, "root", ["admins"]), 0, 0)
+    root = local_token(api, "root", ["admins"])
+    admin = User(api, root.sub, root.token, 0, 0)
     users = []
     for i in range(count):
-        user = User(api, f"{prefix}-{i}", token(api, f"{prefix}-{i}"), QUOTA + i, GRANT_SIZES[i])
+        identity = local_token(api, f"{prefix}-{i}")
+        user = User(api, identity.sub, identity.token, QUOTA + i, GRANT_SIZES[i])
         answer = admin.request(
             "PUT", f"/admin/users/{user.sub}/quota", json={"quotaBytes": user.quota}
         )

@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from tests.support.local_stack_process import RunningProcess, eventually, local_stack_process
+from tests.support.tokens import local_token, user_named
 
 pytestmark = pytest.mark.integration
 QUOTA = 10_000
@@ -39,12 +40,12 @@ def api(stack: RunningProcess) -> str:
 
 
 class Client:
-    def __init__(self, api: str, sub: str, groups: list[str] | None = None) -> None:
+    def __init__(self, api: str, user: str, groups: list[str] | None = None) -> None:
         self.api = api
-        answer = requests.post(f"{api}/local/token", json={"sub": sub, "groups": groups or []})
-        answer.raise_for_status()
+        identity = local_token(api, user, groups or [])
+        self.sub = identity.sub
         self.session = requests.Session()
-        self.session.headers["Authorization"] = f"Bearer {answer.json()['token']}"
+        self.session.headers.update(identity.headers)
 
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         return self.session.request(method, f"{self.api}{path}", timeout=10, **kwargs)
@@ -71,7 +72,7 @@ class Client:
 @pytest.fixture
 def alice(api: str, request: pytest.FixtureRequest) -> Client:
     # A user per test keeps tests independent on the shared stack.
-    return Client(api, f"alice-{request.node.name[:40]}".replace("[", "-").replace("]", ""))
+    return Client(api, user_named(f"alice-{request.node.name[:40]}"))
 
 
 def test_requests_without_a_valid_token_are_401(api: str) -> None:
@@ -135,16 +136,12 @@ def test_an_unused_reservation_is_released_after_expiry(alice: Client) -> None:
 
 def test_admins_change_quotas_through_the_api(api: str, alice: Client) -> None:
     admin = Client(api, "root", ["admins"])
-    target = "quota-target"
-    answer = admin.request("PUT", f"/admin/users/{target}/quota", json={"quotaBytes": 50})
-    assert answer.status_code == 200
-    user = Client(api, target)
+    user = Client(api, "quota-target")
+    quota = f"/admin/users/{user.sub}/quota"
+    assert admin.request("PUT", quota, json={"quotaBytes": 50}).status_code == 200
     assert user.usage()["quotaBytes"] == 50
     assert user.grant(51).status_code == 507
-    assert (
-        alice.request("PUT", f"/admin/users/{target}/quota", json={"quotaBytes": 1}).status_code
-        == 403
-    )
+    assert alice.request("PUT", quota, json={"quotaBytes": 1}).status_code == 403
 
 
 def test_the_web_page_is_served(api: str) -> None:
@@ -166,7 +163,7 @@ def test_crossing_the_alert_threshold_is_announced_on_the_topic(
     user.upload(b"z" * 8500)
     eventually(user.usage, lambda u: u["usedBytes"] == 8500)
     alerts = eventually(
-        lambda: [line for line in stack.output if "ALERT (SNS)" in line and "nearly-full" in line],
+        lambda: [line for line in stack.output if "ALERT (SNS)" in line and user.sub in line],
         bool,
     )
     assert '"type": "quota.threshold"' in alerts[0]

@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError
 
 from quota_uploads.sigv4 import Credentials, S3Presigner
 from tests.support.local_stack_process import RunningProcess, eventually, local_stack_process
+from tests.support.tokens import local_token, user_named
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -38,11 +39,10 @@ def stack() -> Iterator[RunningProcess]:
 
 
 class User:
-    def __init__(self, api: str, sub: str) -> None:
+    def __init__(self, api: str, user: str) -> None:
         self.api = api
-        token = requests.post(f"{api}/local/token", json={"sub": sub}, timeout=5).json()["token"]
         self.session = requests.Session()
-        self.session.headers["Authorization"] = f"Bearer {token}"
+        self.session.headers.update(local_token(api, user).headers)
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         answer = self.session.request(method, f"{self.api}{path}", timeout=10, **kwargs)
@@ -56,7 +56,7 @@ class User:
 
 @pytest.fixture
 def user(stack: RunningProcess, request: pytest.FixtureRequest) -> User:
-    return User(stack.url, request.node.name)
+    return User(stack.url, user_named(request.node.name))
 
 
 def s3(stack: RunningProcess) -> S3Client:

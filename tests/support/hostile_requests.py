@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass
 
 GOOD_UPLOAD = {"filename": "a.txt", "size": 1, "contentType": "text/plain"}
+SENDER = "mallory"
 
 
 @dataclass(frozen=True)
@@ -19,7 +20,7 @@ class Hostile:
     body: str | None = None
     query: tuple[tuple[str, str], ...] = ()
     content_type: str = "application/json"
-    sub: str = "mallory"
+    sub: str = SENDER
     groups: tuple[str, ...] = ()
     # The route template, as API Gateway names it in the event's routeKey.
     route: str | None = None
