@@ -201,7 +201,7 @@ def test_deleting_ones_own_file_is_204_and_anything_else_404() -> None:
 def test_a_download_url_gets_ones_own_file_under_its_name_and_anything_else_is_404() -> None:
     import requests
 
-    mine = f"users/alice/{1:032x}/résumé \"final\".txt"
+    mine = f'users/alice/{1:032x}/résumé "final".txt'
     theirs = f"users/bob/{2:032x}/theirs.txt"
     put_object(mine, 5)
     put_object(theirs, 3)
@@ -213,7 +213,7 @@ def test_a_download_url_gets_ones_own_file_under_its_name_and_anything_else_is_4
     fetched = requests.get(body["url"], timeout=10)
     assert (fetched.status_code, fetched.content) == (200, b"xxxxx")
     assert fetched.headers["Content-Disposition"] == (
-        "attachment; filename=\"r_sum_ _final_.txt\"; "
+        'attachment; filename="r_sum_ _final_.txt"; '
         "filename*=UTF-8''r%C3%A9sum%C3%A9%20%22final%22.txt"
     )
     for key in (theirs, f"users/alice/{3:032x}/missing.txt", "../../etc"):
