@@ -51,17 +51,17 @@ class QueuePoller(threading.Thread):
         self._arn = queue_arn
         self._sqs = boto3.client("sqs", endpoint_url=endpoint)
         self._url = self._sqs.get_queue_url(QueueName=queue_arn.rsplit(":", 1)[1])["QueueUrl"]
-        self._stop = stop
+        self._stopped = stop
         self._batch_size = batch_size
         self._retry_delay = retry_delay
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._stopped.is_set():
             try:
                 self.poll_once()
             except Exception:
                 logger.exception("polling %s failed", self._arn)
-                self._stop.wait(1)
+                self._stopped.wait(1)
 
     def poll_once(self) -> None:
         messages = self._sqs.receive_message(
@@ -112,10 +112,10 @@ class Schedule(threading.Thread):
         super().__init__(name=f"schedule-{function.logical_id}", daemon=True)
         self._function = function
         self._interval = interval
-        self._stop = stop
+        self._stopped = stop
 
     def run(self) -> None:
-        while not self._stop.wait(self._interval):
+        while not self._stopped.wait(self._interval):
             try:
                 self._function.invoke(scheduled_event())
             except Exception:
@@ -154,17 +154,17 @@ class TopicPrinter(threading.Thread):
             Endpoint=queue_arn,
             Attributes={"RawMessageDelivery": "true"},
         )
-        self._stop = stop
+        self._stopped = stop
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._stopped.is_set():
             try:
                 messages = self._sqs.receive_message(
                     QueueUrl=self._url, MaxNumberOfMessages=10, WaitTimeSeconds=1
                 ).get("Messages", [])
             except Exception:
                 logger.exception("reading the alerts topic failed")
-                self._stop.wait(1)
+                self._stopped.wait(1)
                 continue
             for message in messages:
                 print(f"ALERT (SNS) {message['Body']}", flush=True)

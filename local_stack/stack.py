@@ -98,7 +98,10 @@ def running_stack(options: StackOptions) -> Iterator[RunningStack]:
                     )
                     poller.start()
                 elif event["Type"] == "Schedule":
-                    interval = options.sweep_interval or rate_seconds(props["Schedule"])
+                    interval = rate_seconds(props["Schedule"])
+                    if function.logical_id == "ReservationSweeperFunction":
+                        # Only the sweeper: the hourly drift pass keeps its own pace.
+                        interval = options.sweep_interval or interval
                     Schedule(function, interval, stop).start()
                 elif event["Type"] == "DynamoDB":
                     source = StreamSource.of(props)
