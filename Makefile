@@ -37,13 +37,15 @@ bench: $(STAMP) $(NODE_STAMP) system-deps
 bench-capacity: $(STAMP) $(NODE_STAMP) system-deps
 	PYTHONPATH=layers/shared $(BIN)/python -m benchmarks.capacity $(ARGS)
 
-## test: every test (unit, handlers, template, local stack, races, browser), then lint and types
+## test: every test (client library, unit, handlers, template, local stack, races, browser), then lint and types
 test: $(STAMP) $(NODE_STAMP) system-deps
+	node --test tests/client/
 	$(BIN)/python -m pytest
 	$(MAKE) --no-print-directory lint typecheck
 
-## unit: the fast tests only (unit, handlers, template): no local stack, DynamoDB Local or browser
+## unit: the fast tests only (client library, unit, handlers, template): no local stack, DynamoDB Local or browser
 unit: $(STAMP)
+	node --test tests/client/
 	$(BIN)/python -m pytest -m "not integration and not e2e"
 
 lint: $(STAMP)
@@ -51,9 +53,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 # mypy --strict (pyproject's [tool.mypy]) over every Python directory: the layer, the handlers,
-# the local stack, the tests and the benchmarks.
-typecheck: $(STAMP)
+# the local stack, the tests and the benchmarks; then the client library's JSDoc types, strictly.
+typecheck: $(STAMP) $(NODE_STAMP)
 	$(BIN)/mypy layers/shared/quota_uploads functions local_stack tests benchmarks
+	node_modules/.bin/tsc --noEmit --strict --allowJs --checkJs --target es2022 --module es2022 --lib es2022,dom web/quota-uploads.js
 
 ## validate: the template as SAM itself sees it (installs the SAM CLI into .venv-sam)
 validate:

@@ -1,8 +1,10 @@
-// The local web client: sign in, upload through presigned URLs, watch usage, delete files.
+// The local web client: sign in, upload through presigned URLs, watch usage, download and delete
+// files. Every call to the service goes through the client library, quota-uploads.js.
+import { QuotaExceededError, QuotaUploads, saveDownload } from "/quota-uploads.js";
 import { config, onSignIn } from "/session.js";
 
 const $ = (id) => document.getElementById(id);
-let api = null;
+let client = null;
 let usage = null;
 let nextToken = null;
 
@@ -31,9 +33,8 @@ function showUsage(next) {
 }
 
 async function refreshUsage() {
-  const { status, body } = await api("GET", "/usage");
-  if (status === 200) showUsage(body);
-  return body;
+  showUsage(await client.usage());
+  return usage;
 }
 
 // Usage follows S3 events, so it changes a moment after the bytes land: poll until it moves.
@@ -48,13 +49,13 @@ async function awaitUsageChange(before, timeoutMs = 10000) {
   return usage;
 }
 
-function showRefusal(file, body) {
+function showRefusal(file, refused) {
   const box = $("refusal");
   box.hidden = false;
   box.textContent =
-    `“${file.name}” needs ${formatBytes(body.requestedBytes)} but only ` +
-    `${formatBytes(body.availableBytes)} of your ${formatBytes(body.quotaBytes)} are free ` +
-    `(${formatBytes(body.usedBytes)} used, ${formatBytes(body.reservedBytes)} reserved). ` +
+    `“${file.name}” needs ${formatBytes(refused.requestedBytes)} but only ` +
+    `${formatBytes(refused.availableBytes)} of your ${formatBytes(refused.quotaBytes)} are free ` +
+    `(${formatBytes(refused.usedBytes)} used, ${formatBytes(refused.reservedBytes)} reserved). ` +
     "Delete files to free space, then try again.";
 }
 
@@ -68,69 +69,65 @@ function uploadRow(file) {
   const state = document.createElement("span");
   state.className = "state";
   state.textContent = "waiting";
-  row.append(name, bar, state);
+  const cancel = document.createElement("button");
+  cancel.className = "link danger";
+  cancel.textContent = "Cancel";
+  cancel.setAttribute("aria-label", `Cancel ${file.name}`);
+  row.append(name, bar, state, cancel);
   $("uploads").prepend(row);
-  return { bar, state };
-}
-
-function put(grant, file, onProgress) {
-  return new Promise((resolve, reject) => {
-    const request = new XMLHttpRequest();
-    request.open("PUT", grant.url);
-    // Browsers set Content-Length from the body themselves; it must equal the signed size.
-    for (const [name, value] of Object.entries(grant.headers)) {
-      if (name.toLowerCase() !== "content-length") request.setRequestHeader(name, value);
-    }
-    request.upload.onprogress = (event) => onProgress(event.loaded, event.total);
-    request.onload = () => (request.status < 300 ? resolve() : reject(new Error(`S3 answered ${request.status}`)));
-    request.onerror = () => reject(new Error("network error"));
-    request.send(file);
-  });
+  return { bar, state, cancel };
 }
 
 async function upload(file) {
-  const { bar, state } = uploadRow(file);
-  const { status, body } = await api("POST", "/uploads", {
-    filename: file.name,
-    size: file.size,
-    contentType: file.type || "application/octet-stream",
-  });
-  if (status === 507) {
-    state.textContent = "no space";
-    state.classList.add("failed");
-    showRefusal(file, body);
-    return;
-  }
-  if (status !== 201) {
-    state.textContent = body?.message || `error ${status}`;
-    state.classList.add("failed");
-    return;
-  }
-  $("refusal").hidden = true;
-  showUsage(body.usage);
-  state.textContent = "uploading";
+  const { bar, state, cancel } = uploadRow(file);
+  const aborting = new AbortController();
+  cancel.onclick = () => aborting.abort();
+  let reserved = Promise.resolve(usage);
   try {
-    await put(body, file, (loaded, total) => { bar.value = total ? (100 * loaded) / total : 100; });
+    await client.upload(file, {
+      signal: aborting.signal,
+      onStart: ({ resumedBytes }) => {
+        $("refusal").hidden = true;
+        state.textContent = resumedBytes ? `resuming after ${formatBytes(resumedBytes)}` : "uploading";
+        reserved = refreshUsage(); // the bar shows the bytes now reserved
+      },
+      onProgress: ({ loaded, total }) => { bar.value = total ? (100 * loaded) / total : 100; },
+    });
   } catch (error) {
-    state.textContent = error.message;
     state.classList.add("failed");
+    if (error instanceof QuotaExceededError) {
+      state.textContent = "no space";
+      showRefusal(file, error);
+    } else {
+      state.textContent = aborting.signal.aborted ? "cancelled" : error.message;
+    }
+    await refreshUsage();
     return;
+  } finally {
+    cancel.remove();
   }
   bar.value = 100;
   state.textContent = "done";
-  await awaitUsageChange(body.usage);
+  await awaitUsageChange(await reserved);
   await loadFiles(true);
 }
 
 async function loadFiles(reset) {
   if (reset) { nextToken = null; $("files").replaceChildren(); }
-  const query = new URLSearchParams({ limit: "50", ...(nextToken ? { nextToken } : {}) });
-  const { status, body } = await api("GET", `/files?${query}`);
-  if (status !== 200) return;
-  for (const file of body.files) $("files").append(fileRow(file));
-  nextToken = body.nextToken || null;
+  const page = await client.list({ limit: 50, nextToken });
+  for (const file of page.files) $("files").append(fileRow(file));
+  nextToken = page.nextToken;
   $("more").hidden = !nextToken;
   $("empty").hidden = $("files").children.length > 0;
+}
+
+function actionButton(text, file, className, onclick) {
+  const button = document.createElement("button");
+  button.className = className;
+  button.textContent = text;
+  button.setAttribute("aria-label", `${text} ${file.filename}`);
+  button.onclick = onclick;
+  return button;
 }
 
 function fileRow(file) {
@@ -142,25 +139,27 @@ function fileRow(file) {
     if (index === 1) cell.className = "num";
     row.append(cell);
   });
-  const action = document.createElement("td");
-  const remove = document.createElement("button");
-  remove.className = "link";
-  remove.textContent = "Delete";
-  remove.setAttribute("aria-label", `Delete ${file.filename}`);
-  remove.onclick = async () => {
+  const actions = document.createElement("td");
+  // The URL is asked for on click: it lasts five minutes.
+  const download = actionButton("Download", file, "link", async () => saveDownload(await client.download(file.key)));
+  const remove = actionButton("Delete", file, "link danger", async () => {
     const before = usage;
-    const { status } = await api("DELETE", `/files/${encodeURIComponent(file.key)}`);
-    if (status === 204 || status === 404) row.remove();
+    try {
+      await client.remove(file.key);
+    } catch (error) {
+      if (error.status !== 404) throw error; // already gone: drop the row all the same
+    }
+    row.remove();
     $("empty").hidden = $("files").children.length > 0;
     await awaitUsageChange(before);
-  };
-  action.append(remove);
-  row.append(action);
+  });
+  actions.append(download, " ", remove);
+  row.append(actions);
   return row;
 }
 
-onSignIn($("signin"), async (signedIn) => {
-  api = signedIn;
+onSignIn($("signin"), async (getIdToken) => {
+  client = new QuotaUploads({ apiUrl: "", getIdToken });
   $("app").hidden = false;
   $("refusal").hidden = true;
   $("uploads").replaceChildren();

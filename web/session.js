@@ -1,6 +1,6 @@
 // Signing up and in with the user pool through Cognito's own API (the JSON requests a page would
 // send to https://cognito-idp.<region>.amazonaws.com/; here, the local stack's Cognito endpoint),
-// then calling the quota API with the ID token.
+// for the ID token the quota API takes.
 export const config = await (await fetch("/local/config")).json();
 
 async function cognito(action, request) {
@@ -34,35 +34,27 @@ async function signIn(email, password) {
     AuthParameters: { USERNAME: email, PASSWORD: password },
   });
   if (!answer.AuthenticationResult) throw new Error(`Cognito asks for ${answer.ChallengeName}`);
-  const token = answer.AuthenticationResult.IdToken;
-  return async function api(method, path, body) {
-    const response = await fetch(path, {
-      method,
-      headers: { Authorization: `Bearer ${token}`, ...(body ? { "Content-Type": "application/json" } : {}) },
-      body: body ? JSON.stringify(body) : undefined,
-    });
-    const text = await response.text();
-    return { status: response.status, body: text ? JSON.parse(text) : null };
-  };
+  return answer.AuthenticationResult.IdToken;
 }
 
-// A sign-in form (email, password, and "Sign in" / "Sign up" buttons): calls signedIn with
-// the API of each user signed in, or shows Cognito's refusal in the form.
+// A sign-in form (email, password, and "Sign in" / "Sign up" buttons): calls signedIn with a
+// getIdToken function for each user signed in (what the client library asks for), or shows
+// Cognito's refusal in the form.
 export function onSignIn(form, signedIn) {
   const error = form.querySelector("[role=alert]");
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const { email, password } = form.elements;
     error.hidden = true;
-    let api;
+    let token;
     try {
       if (event.submitter?.value === "signUp") await signUp(email.value, password.value);
-      api = await signIn(email.value, password.value);
+      token = await signIn(email.value, password.value);
     } catch (refusal) {
       error.textContent = refusal.message;
       error.hidden = false;
       return;
     }
-    await signedIn(api);
+    await signedIn(async () => token);
   });
 }

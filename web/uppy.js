@@ -1,23 +1,22 @@
-// Stock Uppy (@uppy/core, @uppy/dashboard, @uppy/aws-s3) uploading through the quota API.
-// Uppy sees each file, so it sends the size; it also chunks files itself, so it asks for
-// multipart and names its part size, using the same rule as the service.
+// Stock Uppy (@uppy/core, @uppy/dashboard, @uppy/aws-s3) uploading through the quota API, its
+// hooks calling the API through the client library's route methods. Uppy sees each file, so it
+// sends the size; it also chunks files itself, so it asks for multipart and names its part size,
+// using the same rule as the service.
 import { AwsS3, Dashboard, Uppy } from "/vendor/uppy/uppy.min.mjs";
+import { QuotaUploads } from "/quota-uploads.js";
 import { config, onSignIn } from "/session.js";
 
 const form = document.getElementById("signin");
-const api = await new Promise((resolve) => onSignIn(form, resolve));
+const getIdToken = await new Promise((resolve) => onSignIn(form, resolve));
 form.remove();
-
-function refused(answer) {
-  // Uppy shows the error's message; a 507 carries the whole explanation.
-  return new Error(answer.body?.message || `The service answered ${answer.status}`);
-}
+// Uppy shows a thrown error's message; a 507's (a QuotaExceededError) carries the whole explanation.
+const client = new QuotaUploads({ apiUrl: "", getIdToken });
 
 async function showUsage() {
-  const { body } = await api("GET", "/usage");
+  const usage = await client.usage();
   document.getElementById("usage-text").textContent =
-    `${body.usedBytes} bytes used, ${body.reservedBytes} reserved of ${body.quotaBytes} ` +
-    `(${body.objectCount} files)`;
+    `${usage.usedBytes} bytes used, ${usage.reservedBytes} reserved of ${usage.quotaBytes} ` +
+    `(${usage.objectCount} files)`;
 }
 
 const partSizeFor = (size) => Math.max(config.multipartPartBytes, Math.ceil(size / 10000));
@@ -35,36 +34,32 @@ const uppy = new Uppy({ autoProceed: true })
     shouldUseMultipart: (file) => file.size > config.multipartThresholdBytes,
     getChunkSize: (file) => partSizeFor(file.size),
     async getUploadParameters(file) {
-      const answer = await api("POST", "/uploads", request(file, false));
-      if (answer.status !== 201) throw refused(answer);
+      const grant = await client.startUpload(request(file, false));
       // Browsers set Content-Length themselves, from the body.
-      const { "Content-Length": _, ...headers } = answer.body.headers;
-      return { method: "PUT", url: answer.body.url, headers, fields: {} };
+      const { "Content-Length": _, ...headers } = grant.headers;
+      return { method: "PUT", url: grant.url, headers, fields: {} };
     },
     async createMultipartUpload(file) {
-      const answer = await api("POST", "/uploads", request(file, true));
-      if (answer.status !== 201) throw refused(answer);
-      return { uploadId: answer.body.uploadId, key: answer.body.key };
+      const { uploadId, key } = await client.startUpload(request(file, true));
+      return { uploadId, key };
     },
     async signPart(file, { uploadId, partNumber }) {
-      const answer = await api("POST", `/uploads/${uploadId}/parts`, { partNumbers: [partNumber] });
-      if (answer.status !== 200) throw refused(answer);
-      return { url: answer.body.parts[0].url, headers: {} };
+      const [part] = await client.signParts(uploadId, [partNumber]);
+      return { url: part.url, headers: {} };
     },
     async listParts(file, { uploadId }) {
-      const answer = await api("GET", `/uploads/${uploadId}/parts`);
-      if (answer.status !== 200) throw refused(answer);
-      return answer.body.parts.map((p) => ({ PartNumber: p.partNumber, Size: p.size, ETag: p.etag }));
+      const parts = await client.listParts(uploadId);
+      return parts.map((p) => ({ PartNumber: p.partNumber, Size: p.size, ETag: p.etag }));
     },
     async completeMultipartUpload(file, { uploadId, parts }) {
-      const answer = await api("POST", `/uploads/${uploadId}/complete`, {
-        parts: parts.map((p) => ({ partNumber: p.PartNumber, etag: p.ETag.replaceAll('"', "") })),
-      });
-      if (answer.status !== 200) throw refused(answer);
-      return { location: answer.body.key };
+      const completed = await client.completeUpload(
+        uploadId,
+        parts.map((p) => ({ partNumber: p.PartNumber, etag: p.ETag.replaceAll('"', "") })),
+      );
+      return { location: completed.key };
     },
     async abortMultipartUpload(file, { uploadId }) {
-      await api("DELETE", `/uploads/${uploadId}`);
+      await client.cancelUpload(uploadId);
     },
   });
 
