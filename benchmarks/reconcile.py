@@ -122,7 +122,7 @@ LAMBDA_CPU_SCALE = 1769 / (MEMORY_GB * 1024)
 # The audit function's timeout and the margin it stops at (template.yaml, functions/audit).
 TIMEOUT_SECONDS, MARGIN_SECONDS = 300, 60
 # The worker's threads for counting a slice's users; their round trips overlap.
-COUNT_THREADS = work._COUNT_THREADS
+COUNT_THREADS = work.THREADS
 # A stream shard per 10 GB partition of the table; Lambda reads each one in batches of up to
 # 1,000 records or 60 s (template.yaml, UsageTotalsFunction).
 PARTITION_BYTES = 10 * 1024**3

@@ -16,7 +16,7 @@ from urllib.parse import quote_plus
 import pytest
 
 from quota_uploads.config import Settings
-from quota_uploads.drift.check import UserCheck
+from quota_uploads.drift.check import Repaired, UserCheck
 from quota_uploads.drift.work import DueChecks, MalformedWork, Work, Worker
 from quota_uploads.ledger import Ledger
 from quota_uploads.s3_events import parse_notification
@@ -389,3 +389,52 @@ def test_a_touch_between_a_checks_read_and_its_end_keeps_the_later_check(
     ledger.checks.finish("alice", read_by_the_check, latest)
     # The check saw the second touch unsettled; the third, made meanwhile, decides the next check.
     assert int(usage_item(dynamodb, "alice")["checkAt"]["N"]) == latest + SETTLE
+
+
+def test_a_check_reads_registers_only_when_the_counters_disagree_with_s3(
+    ledger: Ledger, s3: Any, dynamodb: Any, clock: Clock
+) -> None:
+    queries: list[str] = []
+    dynamodb.meta.events.register(
+        "before-call.dynamodb.Query", lambda **kwargs: queries.append("Query")
+    )
+    put(s3, key_of("alice"), 10)
+    arrive(ledger, key_of("alice"), 10)
+    clock.now += 2 * SETTLE
+    check = UserCheck(ledger, s3, BUCKET, SETTLE)
+    assert check.check("alice", clock.now) == Repaired()
+    assert queries == []
+    put(s3, key_of("alice", "lost.bin"), 5)
+    assert check.check("alice", clock.now) == Repaired(1, 5)
+    # Read to repair, read again to set the counters from.
+    assert queries == ["Query", "Query"]
+
+
+def test_a_slice_also_ends_at_its_user_bound_and_counts_every_row_once(
+    worker: Worker,
+    queue: Queue,
+    ledger: Ledger,
+    s3: Any,
+    dynamodb: Any,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("quota_uploads.drift.work.USERS_PER_SLICE", 2)
+    rows = [(key_of(f"user{u}", f"{i}.bin"), 10) for u in range(5) for i in range(3)]
+    for key, size in rows:
+        put(s3, key, size)
+        arrive(ledger, key, size)
+    clock.now += 2 * SETTLE
+    report = write_report(s3, rows, created=clock.now, files=1)
+    queue.messages.append(manifest_notification(report))
+    done = drain(worker, queue)
+    # Three slices of at most two users each, then the pages: nobody disagrees with S3.
+    assert (done["checked"], done["failures"]) == (0, 0)
+    counts = [
+        dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": f"USER#user{u}"}, "sk": {"S": sk}})[
+            "Item"
+        ]["objectCount"]["N"]
+        for u in range(5)
+        for sk in ("AUDIT#users-daily/2026-11-26T00-00Z",)
+    ]
+    assert counts == ["3"] * 5

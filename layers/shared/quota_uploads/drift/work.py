@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from quota_uploads.drift.check import UserCheck
+from quota_uploads.drift.check import Repaired, UserCheck
 from quota_uploads.drift.inventory import (
     MalformedReport,
     manifest_key_of,
@@ -37,20 +37,23 @@ from quota_uploads.drift.inventory import (
 )
 from quota_uploads.keys import owner_of
 from quota_uploads.ledger import Ledger
+from quota_uploads.ledger.audit import counters_agree
 from quota_uploads.ledger.audit_runs import Counted, UserRecord
-from quota_uploads.ledger.table import EXPIRY_SHARDS, buckets, number
+from quota_uploads.ledger.table import EXPIRY_SHARDS, number
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 logger = logging.getLogger(__name__)
 
-# Sized so a slice of users with one object each (the most writes a slice can need) still ends
-# well inside the function's 5 minutes; `make bench-reconcile` prints the time per slice.
+# A slice ends at whichever comes first, so its reads and writes (one count per user) are
+# bounded however the rows spread over users; `make bench-reconcile` prints the time per slice.
 ROWS_PER_SLICE = 50_000
+USERS_PER_SLICE = 5_000
 # Users read (and checked if need be) between two looks at the clock.
 PAGE_SIZE = 100
-_COUNT_THREADS = 16
+# Requests in flight at once in one message: within botocore's pool of 10 connections.
+THREADS = 8
 
 
 class Work(BaseModel):
@@ -160,8 +163,7 @@ class Worker:
         start = work.start
         while True:
             page = checks.due(work.shard, after, work.until, start, PAGE_SIZE)
-            for sub in page.subs:
-                self._check_user(sub, progress)
+            self._check_users(page.subs, progress)
             start = page.next_start
             if start is None:
                 checks.advance(work.shard, after, work.until)
@@ -206,11 +208,17 @@ class Worker:
         body = self._s3.get_object(Bucket=work.bucket, Key=work.key)["Body"]
         counted: dict[str, list[int]] = {}
         rows = 0
+        full = False
         for row in read_rows(body, work.columns, skip=work.row):
-            if rows == ROWS_PER_SLICE:
+            owner = owner_of(row.key)
+            # Cut where the file's content says, never where the clock does: a slice delivered
+            # twice must count the same rows under the same name.
+            full = rows == ROWS_PER_SLICE or (
+                owner is not None and owner.sub not in counted and len(counted) == USERS_PER_SLICE
+            )
+            if full:
                 break
             rows += 1
-            owner = owner_of(row.key)
             if owner is not None:
                 seen = counted.setdefault(owner.sub, [0, 0])
                 seen[0] += row.size
@@ -218,29 +226,28 @@ class Worker:
         progress.rows = rows
         runs = self._ledger.audit_runs
         slice_id = f"{work.file}:{work.row}"
-        users = list(counted.items())
         # Writes of one user never wait on another's: spread them over threads.
-        chunks = [users[i::_COUNT_THREADS] for i in range(_COUNT_THREADS)]
-        with ThreadPoolExecutor(_COUNT_THREADS) as pool:
-            list(
-                pool.map(
-                    lambda chunk: runs.count(
-                        work.run, slice_id, {sub: Counted(*seen) for sub, seen in chunk}
-                    ),
-                    chunks,
-                )
-            )
+        self._in_parallel(
+            lambda chunk: runs.count(
+                work.run, slice_id, {sub: Counted(*counted[sub]) for sub in chunk}
+            ),
+            list(counted),
+        )
         now = int(self._clock())
-        for record in runs.records(work.run, counted):
-            if not record.usage:
-                # Checked by the next hourly pass: a slice of thousands of such users (a bucket
-                # filled before the ledger existed) would not fit in one message's time.
-                self._ledger.checks.schedule_unknown(record.sub, now)
-                progress.scheduled += 1
-        if rows == ROWS_PER_SLICE:
+        unknown = [sub for sub in counted if sub not in runs.known(counted)]
+        # Checked by the next hourly pass: a slice of such users (a bucket filled before the
+        # ledger existed) would not fit one message's time if checked here.
+        self._in_parallel(lambda chunk: self._ledger.checks.schedule_unknown(chunk, now), unknown)
+        progress.scheduled += len(unknown)
+        if full:
             self._send([work.model_copy(update={"row": work.row + rows})])
         elif runs.file_done(work.run, work.file):
             self._queue_users(work.run, work.created)
+
+    def _in_parallel(self, task: Callable[[list[str]], object], subs: list[str]) -> None:
+        chunks = [subs[i::THREADS] for i in range(THREADS)]
+        with ThreadPoolExecutor(THREADS) as pool:
+            list(pool.map(task, chunks))
 
     def _queue_users(self, run: str, created: int) -> None:
         self._send(
@@ -253,9 +260,8 @@ class Worker:
         start = work.start
         while True:
             page = runs.users(work.shard, start, PAGE_SIZE)
-            for record in runs.records(work.run, page.subs):
-                if self._suspect(record, work.created):
-                    self._check_user(record.sub, progress)
+            records = runs.records(work.run, page.subs)
+            self._check_users([r.sub for r in records if self._suspect(r, work.created)], progress)
             start = page.next_start
             if start is None:
                 return
@@ -268,24 +274,26 @@ class Worker:
         if number(usage, "touchedAt") >= created - self._ledger.checks.settle:
             # Changed around the report: the incremental pass checks it once it settles.
             return False
-        used, reserved = number(usage, "usedBytes"), number(usage, "reservedBytes")
-        open_buckets = buckets(usage).values()
-        return (
-            used != record.counted.bytes
-            or number(usage, "objectCount") != record.counted.objects
-            or reserved != sum(bucket.bytes for bucket in open_buckets)
-            or number(usage, "openReservations") != sum(bucket.count for bucket in open_buckets)
-            or number(usage, "committedBytes") != used + reserved
-        )
+        return not counters_agree(usage, record.counted.bytes, record.counted.objects)
 
-    def _check_user(self, sub: str, progress: Progress) -> None:
+    def _check_users(self, subs: list[str], progress: Progress) -> None:
+        """Checks users side by side: a check mostly waits on S3 and DynamoDB."""
+        if not subs:
+            return
+        with ThreadPoolExecutor(min(THREADS, len(subs))) as pool:
+            outcomes = list(pool.map(self._check_user, subs))
+        for repaired in outcomes:
+            if repaired is None:
+                progress.failures += 1
+            else:
+                progress.checked += 1
+                progress.keys_repaired += repaired.keys
+                progress.bytes_corrected += repaired.bytes
+
+    def _check_user(self, sub: str) -> Repaired | None:
         try:
-            repaired = self._check.check(sub, self._clock())
+            return self._check.check(sub, self._clock())
         except Exception:
             # One user's failure must not stop the others; the next audit checks them again.
-            progress.failures += 1
             logger.exception("drift check failed for %s", sub)
-            return
-        progress.checked += 1
-        progress.keys_repaired += repaired.keys
-        progress.bytes_corrected += repaired.bytes
+            return None

@@ -10,6 +10,22 @@ from quota_uploads.ledger.events import object_state
 from quota_uploads.ledger.table import Item, Table, buckets, n, number, s
 
 
+def counters_agree(usage: Item, stored_bytes: int, stored_objects: int) -> bool:
+    """Whether a user's counters equal what S3 holds of them and what their own buckets hold.
+
+    A lost create and a lost delete of the same size, cancelling out, pass this test; the
+    registers would show them, at the price of reading every one."""
+    used, reserved = number(usage, "usedBytes"), number(usage, "reservedBytes")
+    open_buckets = buckets(usage).values()
+    return (
+        used == stored_bytes
+        and number(usage, "objectCount") == stored_objects
+        and reserved == sum(bucket.bytes for bucket in open_buckets)
+        and number(usage, "openReservations") == sum(bucket.count for bucket in open_buckets)
+        and number(usage, "committedBytes") == used + reserved
+    )
+
+
 class Audit:
     def __init__(self, table: Table) -> None:
         self._table = table

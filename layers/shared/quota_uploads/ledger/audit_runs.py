@@ -152,28 +152,40 @@ class AuditRuns:
         ]
         return UserPage(subs, response.get("LastEvaluatedKey"))
 
+    def known(self, subs: Iterable[str]) -> set[str]:
+        """Which of these users have a usage item (eventually consistent)."""
+        keys = [{"pk": s(user_pk(sub)), "sk": s(USAGE_SK)} for sub in dict.fromkeys(subs)]
+        prefix = user_pk("")
+        return {item["pk"]["S"][len(prefix) :] for item in self._get(keys, "pk")}
+
+    def _get(self, keys: list[Item], projection: str | None = None) -> list[Item]:
+        table = self._table
+        found: list[Item] = []
+        attempt = 0
+        while keys:
+            chunk, keys = keys[:MAX_BATCH_GET_KEYS], keys[MAX_BATCH_GET_KEYS:]
+            request: Any = {"Keys": chunk}
+            if projection is not None:
+                request["ProjectionExpression"] = projection
+            response = table.db.batch_get_item(RequestItems={table.name: request})
+            found += response.get("Responses", {}).get(table.name, [])
+            unprocessed = response.get("UnprocessedKeys", {}).get(table.name)
+            if unprocessed:
+                keys.extend(unprocessed["Keys"])
+                backoff(attempt)
+                attempt += 1
+        return found
+
     def records(self, run: str, subs: Iterable[str]) -> list[UserRecord]:
         """Each user's usage item and audit counts (eventually consistent: they only choose
         whom to check, and the check reads again)."""
-        table = self._table
         wanted = list(dict.fromkeys(subs))
         keys: list[Item] = [
             {"pk": s(user_pk(sub)), "sk": s(sk)}
             for sub in wanted
             for sk in (USAGE_SK, audit_sk(run))
         ]
-        found: dict[tuple[str, str], Item] = {}
-        attempt = 0
-        while keys:
-            chunk, keys = keys[:MAX_BATCH_GET_KEYS], keys[MAX_BATCH_GET_KEYS:]
-            response = table.db.batch_get_item(RequestItems={table.name: {"Keys": chunk}})
-            for item in response.get("Responses", {}).get(table.name, []):
-                found[(item["pk"]["S"], item["sk"]["S"])] = item
-            unprocessed = response.get("UnprocessedKeys", {}).get(table.name)
-            if unprocessed:
-                keys.extend(unprocessed["Keys"])
-                backoff(attempt)
-                attempt += 1
+        found = {(item["pk"]["S"], item["sk"]["S"]): item for item in self._get(keys)}
         records = []
         for sub in wanted:
             audit = found.get((user_pk(sub), audit_sk(run)), {})

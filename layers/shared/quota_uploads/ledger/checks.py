@@ -15,6 +15,7 @@ has settled; one that finds a later touch moves ``checkAt`` to that touch plus t
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,19 +82,20 @@ class Checks:
                     ExpressionAttributeValues={":now": n(now)},
                 )
 
-    def schedule_unknown(self, sub: str, now: int) -> None:
-        """Makes a user the ledger has no item for due for a check now (found in S3 only).
+    def schedule_unknown(self, subs: Iterable[str], now: int) -> None:
+        """Makes users the ledger has no item for due for a check now (found in S3 only).
 
         Touched too, so the audit's comparison of counters leaves them to that check."""
         table = self._table
-        with contextlib.suppress(table.db.exceptions.ConditionalCheckFailedException):
-            table.db.update_item(
-                TableName=table.name,
-                Key=table.usage_key(sub),
-                UpdateExpression="SET checkAt = :now, touchedAt = :now, expiryShard = :shard",
-                ConditionExpression="attribute_not_exists(pk)",
-                ExpressionAttributeValues={":now": n(now), ":shard": s(expiry_shard(sub))},
-            )
+        for sub in subs:
+            with contextlib.suppress(table.db.exceptions.ConditionalCheckFailedException):
+                table.db.update_item(
+                    TableName=table.name,
+                    Key=table.usage_key(sub),
+                    UpdateExpression="SET checkAt = :now, touchedAt = :now, expiryShard = :shard",
+                    ConditionExpression="attribute_not_exists(pk)",
+                    ExpressionAttributeValues={":now": n(now), ":shard": s(expiry_shard(sub))},
+                )
 
     def cursor(self, shard: int) -> int:
         """Where the shard's last completed pass ended: every entry up to it was checked."""
