@@ -9,9 +9,11 @@ import signal
 import sys
 import threading
 import warnings
+from pathlib import Path
 
 from local_stack.inventory import DAY_SECONDS
-from local_stack.stack import StackOptions, running_stack
+from local_stack.sam_local import CONTAINER_HOST, ENV_VARS, env_vars_file, reachable
+from local_stack.stack import ALL_INTERFACES, HOST, StackOptions, running_aws, running_stack
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -33,6 +35,31 @@ def main(argv: list[str] | None = None) -> None:
         help="seconds between S3 Inventory reports, the first at start (default a day; 0: none)",
     )
     parser.add_argument(
+        "--aws-only",
+        action="store_true",
+        help="only the embedded AWS with the template's resources, for sam local invoke: no API,"
+        " no function runs; writes the --env-vars file (make sam-invoke)",
+    )
+    parser.add_argument(
+        "--bind",
+        default=None,
+        help=f"address the embedded AWS listens on (default {HOST}; with --aws-only"
+        f" {ALL_INTERFACES}, as containers do not reach this machine by its loopback)",
+    )
+    parser.add_argument(
+        "--container-host",
+        default=CONTAINER_HOST,
+        help="with --aws-only: the host name or IP address containers reach this machine by"
+        f" (default {CONTAINER_HOST})",
+    )
+    parser.add_argument(
+        "--env-vars",
+        type=Path,
+        default=ENV_VARS,
+        help="with --aws-only: where to write the sam local --env-vars file"
+        " (default %(default)s; removed when the stack stops)",
+    )
+    parser.add_argument(
         "--parameter",
         action="append",
         default=[],
@@ -48,6 +75,7 @@ def main(argv: list[str] | None = None) -> None:
     options = StackOptions(
         api_port=args.port,
         aws_port=args.aws_port,
+        aws_bind=args.bind or (ALL_INTERFACES if args.aws_only else HOST),
         use_dynamodb_local=args.dynamodb_local,
         sweep_interval=args.sweep_interval,
         inventory_interval=args.inventory_interval,
@@ -55,17 +83,35 @@ def main(argv: list[str] | None = None) -> None:
     )
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    with running_stack(options) as stack:
-        print(f"quota-uploads is running locally (table in {stack.dynamodb_endpoint})")
-        print(f"  web page:  {stack.api_url}/")
-        print(f"  API:       {stack.api_url}   (POST /local/token for a token)")
-        pool = stack.user_pool
-        print(f"  Cognito:   {stack.api_url}/local/cognito   (user pool {pool.pool_id})")
-        print(f"  AWS (moto): {stack.aws_endpoint}")
-        print("ready", flush=True)
-        with contextlib.suppress(KeyboardInterrupt):
-            stopped.wait()
+    if args.aws_only:
+        with (
+            running_aws(options, options.parameters) as aws,
+            env_vars_file(aws, args.container_host, args.env_vars) as env_vars,
+        ):
+            print(f"quota-uploads' AWS is running locally (table in {aws.dynamodb_endpoint})")
+            print(f"  AWS (moto): {aws.endpoint}   (listening on {options.aws_bind})")
+            print(f"  containers: {reachable(aws.endpoint, args.container_host)}")
+            print(f"  env vars:   {env_vars}")
+            print(
+                "  then: make sam-invoke FUNCTION=ApiFunction EVENT=events/http_post_uploads.json"
+            )
+            _serve(stopped)
+    else:
+        with running_stack(options) as stack:
+            print(f"quota-uploads is running locally (table in {stack.dynamodb_endpoint})")
+            print(f"  web page:  {stack.api_url}/")
+            print(f"  API:       {stack.api_url}   (POST /local/token for a token)")
+            pool = stack.user_pool
+            print(f"  Cognito:   {stack.api_url}/local/cognito   (user pool {pool.pool_id})")
+            print(f"  AWS (moto): {stack.aws_endpoint}")
+            _serve(stopped)
     print("stopped", file=sys.stderr)
+
+
+def _serve(stopped: threading.Event) -> None:
+    print("ready", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        stopped.wait()
 
 
 def _inventory_interval(text: str) -> float:

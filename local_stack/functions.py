@@ -418,29 +418,55 @@ def _mount_layers(template: Mapping[str, Any]) -> list[str]:
     return paths
 
 
-def environment_of(template: Mapping[str, Any], resolver: Resolver) -> dict[str, dict[str, str]]:
-    """Each function's environment: the template's globals overlaid with its own variables."""
+def endpoint_variables(aws_endpoint: str, dynamodb_endpoint: str) -> dict[str, str]:
+    """The variables that point the functions at a local AWS instead of AWS's own endpoints."""
+    return {
+        "AWS_ENDPOINT_URL": aws_endpoint,
+        "AWS_ENDPOINT_URL_DYNAMODB": dynamodb_endpoint,
+        # A bucket's virtual host (<bucket>.127.0.0.1) does not resolve; its path does.
+        "S3_ADDRESSING_STYLE": "path",
+    }
+
+
+def environment_of(
+    template: Mapping[str, Any],
+    resolver: Resolver,
+    local: Mapping[str, str] | None = None,
+) -> dict[str, dict[str, str]]:
+    """Each function's environment: the template's globals overlaid with its own variables, and
+    ``local`` values over variables the template declares.
+
+    Only declared variables may be replaced, the one way ``sam local invoke --env-vars`` can set
+    a variable too (SAM passes a function only what its template declares): a local value the
+    template does not declare is refused rather than silently missing under SAM.
+    """
     globals_ = template.get("Globals", {}).get("Function", {})
     shared = globals_.get("Environment", {}).get("Variables", {})
+    local = local or {}
     result = {}
     for logical_id, resource in resources_of_type(template, "AWS::Serverless::Function").items():
         own = resource["Properties"].get("Environment", {}).get("Variables", {})
         merged = resolver.resolve({**shared, **own})
-        result[logical_id] = {k: str(v) for k, v in merged.items()}
+        undeclared = sorted(set(local) - set(merged))
+        if undeclared:
+            raise KeyError(f"{logical_id} declares no {', '.join(undeclared)} in template.yaml")
+        result[logical_id] = {k: str(v) for k, v in merged.items()} | dict(local)
     return result
 
 
 def load_functions(
     template: Mapping[str, Any],
     resolver: Resolver,
+    local: Mapping[str, str],
     max_environments: int = MAX_ENVIRONMENTS,
 ) -> dict[str, Function]:
     """Every function, with one environment each started: call after the process environment
     is set. One each, so that a failing init stops the stack at startup and the first event
-    finds its environment warm; more start as concurrent invocations need them."""
+    finds its environment warm; more start as concurrent invocations need them. ``local``
+    replaces declared variables, as for ``environment_of``."""
     layers = tuple(_mount_layers(template))
     globals_ = template.get("Globals", {}).get("Function", {})
-    environments = environment_of(template, resolver)
+    environments = environment_of(template, resolver, local)
     functions = {}
     for logical_id, resource in resources_of_type(template, "AWS::Serverless::Function").items():
         props = resource["Properties"]

@@ -11,6 +11,8 @@ from typing import Any
 import yaml
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
+# The local stack's name: its resources are named after it (provision.physical_ids).
+STACK_NAME = "quota-uploads-local"
 
 
 class _CfnLoader(yaml.SafeLoader):
@@ -74,7 +76,7 @@ class Resolver:
             "AWS::Region": self.region,
             "AWS::AccountId": self.account,
             "AWS::Partition": "aws",
-            "AWS::StackName": "quota-uploads-local",
+            "AWS::StackName": STACK_NAME,
             "AWS::URLSuffix": "amazonaws.com",
         }
         if name in pseudo:
