@@ -244,13 +244,13 @@ class JwtAuthorizer:
         audience = claims["aud"] if "aud" in claims else claims.get("client_id")
         if audience not in self._audience or claims["token_use"] != "id":  # noqa: S105 - a claim
             return None
-        return {name: _claim_string(value) for name, value in claims.items()}
+        return {name: claim_string(value) for name, value in claims.items()}
 
 
-def _claim_string(value: Any) -> str:
+def claim_string(value: Any) -> str:
     """Every claim a string, as API Gateway passes them: arrays as ``[a b]``, JSON booleans."""
     if isinstance(value, list):
-        return "[" + " ".join(_claim_string(v) for v in value) + "]"
+        return "[" + " ".join(claim_string(v) for v in value) + "]"
     if isinstance(value, bool):
         return json.dumps(value)
     return str(value)

@@ -76,11 +76,11 @@ def test_the_worker_does_due_checks_and_reports_a_malformed_message_alone(
 
 def test_a_manifest_of_another_bucket_starts_nothing(queue_url: str) -> None:
     s3 = boto3.client("s3")
-    s3.create_bucket(Bucket="quota-uploads-reports-123456789012-us-east-1")
     key = json.loads(sample_event("sqs_inventory_manifest")["Records"][0]["body"])["Records"][0]
+    s3.create_bucket(Bucket=key["s3"]["bucket"]["name"])
     manifest = {
         "sourceBucket": "someone-else",
-        "destinationBucket": "arn:aws:s3:::quota-uploads-reports-123456789012-us-east-1",
+        "destinationBucket": key["s3"]["bucket"]["arn"],
         "version": "2016-11-30",
         "creationTimestamp": "1795510800000",
         "fileFormat": "CSV",

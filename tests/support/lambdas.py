@@ -6,9 +6,11 @@ import copy
 import json
 from collections.abc import Callable
 from functools import cache
+from pathlib import PurePosixPath
 from typing import Any
 
 from local_stack.functions import ROOT, FakeContext, load_handler
+from local_stack.template import load_template
 
 
 @cache
@@ -18,6 +20,16 @@ def handler(function: str) -> Callable[..., Any]:
 
 def invoke(function: str, event: dict[str, Any]) -> Any:
     return handler(function)(event, FakeContext(function, 512))
+
+
+@cache
+def function_directory(logical_id: str) -> str:
+    """The directory under functions/ of a template function, as ``invoke`` takes it: its
+    CodeUri, whose handler (``app.lambda_handler``) is the entry point SAM calls."""
+    template = load_template()
+    props = template["Resources"][logical_id]["Properties"]
+    assert props.get("Handler", template["Globals"]["Function"]["Handler"]) == "app.lambda_handler"
+    return PurePosixPath(props["CodeUri"]).name
 
 
 def sample_event(name: str) -> dict[str, Any]:
