@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: test unit dev bench bench-capacity bench-reconcile lint typecheck validate build deploy clean system-deps
+.PHONY: test unit dev bench bench-capacity bench-reconcile lint typecheck validate build deploy clean system-deps sam-invoke events
 
 $(STAMP): requirements-dev.txt layers/shared/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -74,6 +74,19 @@ build: validate
 
 deploy: build
 	SAM_CLI_TELEMETRY=0 .venv-sam/bin/sam deploy --guided
+
+## sam-invoke: one function in SAM's Lambda container against `make dev ARGS="--aws-only"` (needs
+## Docker): make sam-invoke FUNCTION=ApiFunction EVENT=events/http_post_uploads.json [SAM_ARGS=...]
+sam-invoke: $(STAMP) .aws-sam/build/template.yaml
+	$(BIN)/python -m local_stack.sam_local $(FUNCTION) $(EVENT) $(SAM_ARGS)
+
+# Built again only when the template or the code changed.
+.aws-sam/build/template.yaml: template.yaml $(shell find functions layers/shared -name '*.py' -o -name requirements.txt)
+	$(MAKE) --no-print-directory build
+
+## events: write events/ again from `sam local generate-event` output (installs the SAM CLI)
+events: $(STAMP) validate
+	PYTHONPATH=layers/shared $(BIN)/python -m local_stack.sample_events
 
 clean:
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis

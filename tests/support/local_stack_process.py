@@ -22,14 +22,20 @@ T = TypeVar("T")
 
 @dataclass
 class RunningProcess:
-    url: str
+    api_url: str | None
     aws_endpoint: str
     output: list[str]
+
+    @property
+    def url(self) -> str:
+        assert self.api_url is not None, "started with --aws-only: there is no API"
+        return self.api_url
 
 
 @contextlib.contextmanager
 def local_stack_process(*arguments: str, timeout: float = 60) -> Iterator[RunningProcess]:
-    """Starts the stack on free ports and yields it once it prints ``ready``."""
+    """Starts the stack on free ports and yields it once it prints ``ready``: its API and its
+    embedded AWS, or only the latter with ``--aws-only``."""
     command = [sys.executable, "-m", "local_stack", "--port", "0", *arguments]
     # As `make dev` runs it: the tests' in-process switch to botocore does not apply over HTTP.
     env = {name: value for name, value in os.environ.items() if name != "DYNAMODB_CLIENT"}
@@ -59,7 +65,7 @@ def local_stack_process(*arguments: str, timeout: float = 60) -> Iterator[Runnin
                 api_url = found.group(2)
             elif found:
                 aws_endpoint = found.group(2)
-            if line.strip() == "ready" and api_url and aws_endpoint:
+            if line.strip() == "ready" and aws_endpoint:
                 break
         yield RunningProcess(api_url, aws_endpoint, output)
     finally:
