@@ -82,14 +82,15 @@ async function upload(file) {
   const { bar, state, cancel } = uploadRow(file);
   const aborting = new AbortController();
   cancel.onclick = () => aborting.abort();
-  let reserved = Promise.resolve(usage);
+  let granted = usage;
   try {
     await client.upload(file, {
       signal: aborting.signal,
-      onStart: ({ resumedBytes }) => {
+      onStart: (start) => {
         $("refusal").hidden = true;
-        state.textContent = resumedBytes ? `resuming after ${formatBytes(resumedBytes)}` : "uploading";
-        reserved = refreshUsage(); // the bar shows the bytes now reserved
+        state.textContent = start.resumedBytes ? `resuming after ${formatBytes(start.resumedBytes)}` : "uploading";
+        if (start.usage) showUsage(start.usage); // the bar shows the bytes now reserved
+        granted = usage;
       },
       onProgress: ({ loaded, total }) => { bar.value = total ? (100 * loaded) / total : 100; },
     });
@@ -108,8 +109,8 @@ async function upload(file) {
   }
   bar.value = 100;
   state.textContent = "done";
-  await awaitUsageChange(await reserved);
   await loadFiles(true);
+  await awaitUsageChange(granted);
 }
 
 async function loadFiles(reset) {

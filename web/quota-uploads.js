@@ -95,6 +95,8 @@
  * @property {string} key
  * @property {"PUT" | "MULTIPART"} method
  * @property {number} resumedBytes bytes an earlier, interrupted attempt already sent
+ * @property {Usage} [usage] the user's usage with this upload's bytes reserved, as the grant
+ *   answered it (a resumed upload was granted before)
  */
 /**
  * @typedef {object} UploadOptions
@@ -335,6 +337,8 @@ export class QuotaUploads {
     // The grant does not get the signal: an answer cut off would leave a reservation whose id
     // the client never learns (held until it expires), where an answer awaited can be cancelled.
     const grant = await this.startUpload({ filename, size: file.size, contentType });
+    const { uploadId, key, method, usage } = grant;
+    options.onStart?.({ uploadId, key, method, resumedBytes: 0, usage });
     if (grant.method === "PUT") return this.#putWhole(file, grant, options);
     /** @type {ResumeRecord} */
     const record = {
@@ -376,6 +380,8 @@ export class QuotaUploads {
       // A part cut short is sent again (S3 keeps the last one sent).
       if (part.size === partBytes(saved, part.partNumber)) done.set(part.partNumber, part.etag);
     }
+    const { uploadId, key } = saved;
+    options.onStart?.({ uploadId, key, method: "MULTIPART", resumedBytes: bytesOf(saved, done.keys()) });
     return this.#putParts(file, saved, done, resumeKey, concurrency, options);
   }
 
@@ -387,7 +393,6 @@ export class QuotaUploads {
    */
   async #putWhole(file, grant, options) {
     const { signal, onProgress } = options;
-    options.onStart?.({ uploadId: grant.uploadId, key: grant.key, method: "PUT", resumedBytes: 0 });
     try {
       throwIfAborted(signal);
       await this.#withRetries(signal, false, async (attempt) => {
@@ -423,14 +428,7 @@ export class QuotaUploads {
    */
   async #putParts(file, plan, done, resumeKey, concurrency, options) {
     const { signal, onProgress } = options;
-    let sentBytes = 0;
-    for (const number of done.keys()) sentBytes += partBytes(plan, number);
-    options.onStart?.({
-      uploadId: plan.uploadId,
-      key: plan.key,
-      method: "MULTIPART",
-      resumedBytes: sentBytes,
-    });
+    let sentBytes = bytesOf(plan, done.keys());
     /** @type {Map<number, number>} bytes sent so far of each part in flight */
     const inFlight = new Map();
     const report = () => {
@@ -788,6 +786,16 @@ function memoryStorage() {
  */
 function partBytes(plan, number) {
   return number < plan.partCount ? plan.partSize : plan.size - plan.partSize * (plan.partCount - 1);
+}
+
+/**
+ * @param {ResumeRecord} plan
+ * @param {Iterable<number>} numbers
+ */
+function bytesOf(plan, numbers) {
+  let bytes = 0;
+  for (const number of numbers) bytes += partBytes(plan, number);
+  return bytes;
 }
 
 /**

@@ -185,7 +185,8 @@ export class FakeService {
       parts: new Map(),
     };
     this.uploads.set(uploadId, upload);
-    const common = { uploadId, key, expiresAt: new Date(Date.now() + 60_000).toISOString(), usage: {} };
+    const usage = { usedBytes: this.usedBytes, reservedBytes: this.reservedBytes };
+    const common = { uploadId, key, expiresAt: new Date(Date.now() + 60_000).toISOString(), usage };
     if (multipart) return json(201, { ...common, method: "MULTIPART", partSize: this.partSize, partCount });
     const headers = {
       "Content-Type": request.contentType,

@@ -59,7 +59,15 @@ describe("upload", () => {
     assert.deepEqual(result, { uploadId: "u1", key: "users/me/u1/notes.txt", size: 12, method: "PUT" });
     assert.deepEqual(service.puts[0].headers, { "Content-Type": "text/plain", "If-None-Match": "*" });
     assert.deepEqual(await stored(service, result.key), new Uint8Array(await file.arrayBuffer()));
-    assert.deepEqual(starts, [{ uploadId: "u1", key: result.key, method: "PUT", resumedBytes: 0 }]);
+    assert.deepEqual(starts, [
+      {
+        uploadId: "u1",
+        key: result.key,
+        method: "PUT",
+        resumedBytes: 0,
+        usage: { usedBytes: 0, reservedBytes: 12 },
+      },
+    ]);
     assert.deepEqual(progress.at(-1), { loaded: 12, total: 12 });
     assert.ok(
       progress.some(({ loaded }) => loaded > 0 && loaded < 12),
