@@ -49,8 +49,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--container-host",
         default=CONTAINER_HOST,
-        help="with --aws-only: the host name or IP address containers reach this machine by"
-        f" (default {CONTAINER_HOST})",
+        help="with --aws-only: what containers reach this machine by (default"
+        f" {CONTAINER_HOST}): an IP address or a name without dots, which moto's S3 takes as"
+        " an endpoint, not as a bucket's virtual host",
     )
     parser.add_argument(
         "--env-vars",
