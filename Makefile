@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: test unit dev bench bench-capacity bench-reconcile lint typecheck validate build deploy clean system-deps sam-invoke events
+.PHONY: test unit dev bench bench-capacity bench-reconcile bench-client lint typecheck validate build deploy clean system-deps sam-invoke events
 
 $(STAMP): requirements-dev.txt layers/shared/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ bench-capacity: $(STAMP) $(NODE_STAMP) system-deps
 ## bench-reconcile: drift repair's requests, time and monthly cost at 10,000 users (ARGS="--quick": 1,000)
 bench-reconcile: $(STAMP) $(NODE_STAMP) system-deps
 	PYTHONPATH=layers/shared $(BIN)/python -m benchmarks.reconcile $(ARGS)
+
+## bench-client: a 200 MiB upload through the client library in Chromium, parts one at a time and 4 at once (ARGS="--quick": one round)
+bench-client: $(STAMP) $(NODE_STAMP) system-deps
+	$(BIN)/python -m benchmarks.client_upload $(ARGS)
 
 ## test: every test (client library, unit, handlers, template, local stack, races, browser), then lint and types
 test: $(STAMP) $(NODE_STAMP) system-deps
