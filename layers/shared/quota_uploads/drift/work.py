@@ -234,7 +234,8 @@ class Worker:
             list(counted),
         )
         now = int(self._clock())
-        unknown = [sub for sub in counted if sub not in runs.known(counted)]
+        known = runs.known(counted)
+        unknown = [sub for sub in counted if sub not in known]
         # Checked by the next hourly pass: a slice of such users (a bucket filled before the
         # ledger existed) would not fit one message's time if checked here.
         self._in_parallel(lambda chunk: self._ledger.checks.schedule_unknown(chunk, now), unknown)
