@@ -144,7 +144,8 @@ class Scale:
     rows_per_slice: int = work.ROWS_PER_SLICE
     # Rows of each worst-case slice measured; a full slice's time is scaled from it (the work
     # per row, a user each, is independent of the others).
-    worst_case_rows: int = work.ROWS_PER_SLICE // 5
+    # A slice ends at USERS_PER_SLICE distinct users: the most writes and reads it can need.
+    worst_case_rows: int = work.USERS_PER_SLICE
 
     @property
     def active(self) -> int:
@@ -155,7 +156,7 @@ class Scale:
         return max(4, round(self.users * self.drifted_share))
 
 
-QUICK = Scale(users=1000, worst_case_rows=work.ROWS_PER_SLICE // 10)
+QUICK = Scale(users=1000, worst_case_rows=work.USERS_PER_SLICE // 5)
 
 
 # --- counting what AWS is asked ---------------------------------------------------------------
@@ -1459,7 +1460,7 @@ def render_limits(results: Results) -> list[str]:
     check = check_of(results)
     page_of_checks = check.per(check.lambda_seconds) * work.PAGE_SIZE
     users_page = max(h.cost.billed_seconds() / max(1, _pages(h)) for h in users)
-    full = scale.rows_per_slice / scale.worst_case_rows
+    full = work.USERS_PER_SLICE / scale.worst_case_rows
     rows = []
 
     def row(what: str, handled: Sequence[Handled], at_scale: float, why: str) -> None:
@@ -1554,7 +1555,7 @@ def render_limits(results: Results) -> list[str]:
         "were loaded, against the function's 512 MB. A message holds one slice's counts and "
         f"records or one page of {work.PAGE_SIZE} users, never the user set, so none of this "
         "grows with the number of users; the worst case is a slice of "
-        f"{scale.rows_per_slice:,} users, each with a usage item read. tracemalloc counts "
+        f"{work.USERS_PER_SLICE:,} users, each with a usage item read. tracemalloc counts "
         "Python's allocations, not the allocator's overhead: resident memory grows more, so the "
         "worst case is nearer 512 MB than this says.",
         "",
