@@ -16,12 +16,11 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from quota_uploads.keys import USAGE_SK, user_pk
-from quota_uploads.ledger.table import Item, Table, backoff, n, number, s
+from quota_uploads.ledger.table import Item, Table, UserPage, n, number, s
 
 USERS_INDEX = "UsersByShard"
 _RUN_SK = "RUN"
 _KEEP_SECONDS = 3 * 86400
-MAX_BATCH_GET_KEYS = 100
 
 
 def audit_sk(run: str) -> str:
@@ -43,12 +42,6 @@ class UserRecord:
     sub: str
     usage: Item
     counted: Counted
-
-
-@dataclass(frozen=True)
-class UserPage:
-    subs: list[str]
-    next_start: dict[str, Any] | None
 
 
 class AuditRuns:
@@ -133,48 +126,16 @@ class AuditRuns:
 
     def users(self, shard: int, start: dict[str, Any] | None = None, limit: int = 100) -> UserPage:
         """A page of the users of one shard, from the keys-only index of usage items."""
-        table = self._table
-        request: dict[str, Any] = {
-            "TableName": table.name,
-            "IndexName": USERS_INDEX,
-            "KeyConditionExpression": "expiryShard = :shard",
-            "ExpressionAttributeValues": {":shard": s(str(shard))},
-            "Limit": limit,
-        }
-        if start is not None:
-            request["ExclusiveStartKey"] = start
-        response = table.db.query(**request)
-        prefix = user_pk("")
-        subs = [
-            item["pk"]["S"][len(prefix) :]
-            for item in response.get("Items", [])
-            if item["sk"]["S"] == USAGE_SK
-        ]
-        return UserPage(subs, response.get("LastEvaluatedKey"))
+        return self._table.user_page(
+            USERS_INDEX, "expiryShard = :shard", {":shard": s(str(shard))}, start, limit
+        )
 
     def known(self, subs: Iterable[str]) -> set[str]:
         """Which of these users have a usage item (eventually consistent)."""
         keys = [{"pk": s(user_pk(sub)), "sk": s(USAGE_SK)} for sub in dict.fromkeys(subs)]
         prefix = user_pk("")
-        return {item["pk"]["S"][len(prefix) :] for item in self._get(keys, "pk")}
-
-    def _get(self, keys: list[Item], projection: str | None = None) -> list[Item]:
-        table = self._table
-        found: list[Item] = []
-        attempt = 0
-        while keys:
-            chunk, keys = keys[:MAX_BATCH_GET_KEYS], keys[MAX_BATCH_GET_KEYS:]
-            request: Any = {"Keys": chunk}
-            if projection is not None:
-                request["ProjectionExpression"] = projection
-            response = table.db.batch_get_item(RequestItems={table.name: request})
-            found += response.get("Responses", {}).get(table.name, [])
-            unprocessed = response.get("UnprocessedKeys", {}).get(table.name)
-            if unprocessed:
-                keys.extend(unprocessed["Keys"])
-                backoff(attempt)
-                attempt += 1
-        return found
+        found = self._table.batch_get(keys, projection="pk")
+        return {item["pk"]["S"][len(prefix) :] for item in found}
 
     def records(self, run: str, subs: Iterable[str]) -> list[UserRecord]:
         """Each user's usage item and audit counts (eventually consistent: they only choose
@@ -185,7 +146,7 @@ class AuditRuns:
             for sub in wanted
             for sk in (USAGE_SK, audit_sk(run))
         ]
-        found = {(item["pk"]["S"], item["sk"]["S"]): item for item in self._get(keys)}
+        found = {(i["pk"]["S"], i["sk"]["S"]): i for i in self._table.batch_get(keys)}
         records = []
         for sub in wanted:
             audit = found.get((user_pk(sub), audit_sk(run)), {})

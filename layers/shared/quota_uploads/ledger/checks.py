@@ -16,11 +16,9 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
-from quota_uploads.keys import USAGE_SK, user_pk
-from quota_uploads.ledger.table import ATTEMPTS, Item, Table, expiry_shard, n, number, s
+from quota_uploads.ledger.table import ATTEMPTS, Item, Table, UserPage, expiry_shard, n, number, s
 
 CHECKS_INDEX = "ChecksDue"
 _CURSOR_SK = "CURSOR"
@@ -28,13 +26,6 @@ _CURSOR_SK = "CURSOR"
 
 def cursor_pk(shard: int) -> str:
     return f"CHECKS#{shard}"
-
-
-@dataclass(frozen=True)
-class DuePage:
-    subs: list[str]
-    # Where the next page starts; None when this shard's due range is done.
-    next_start: dict[str, Any] | None
 
 
 def touch_clauses(usage: Item, now: int, settle: int) -> tuple[list[str], dict[str, Any]]:
@@ -135,30 +126,15 @@ class Checks:
         until: int,
         start: dict[str, Any] | None = None,
         limit: int = 100,
-    ) -> DuePage:
+    ) -> UserPage:
         """Users of ``shard`` whose check fell due in (``after``, ``until``], a page at a time."""
-        table = self._table
-        request: dict[str, Any] = {
-            "TableName": table.name,
-            "IndexName": CHECKS_INDEX,
-            "KeyConditionExpression": "expiryShard = :shard AND checkAt BETWEEN :from AND :until",
-            "ExpressionAttributeValues": {
-                ":shard": s(str(shard)),
-                ":from": n(after + 1),
-                ":until": n(until),
-            },
-            "Limit": limit,
-        }
-        if start is not None:
-            request["ExclusiveStartKey"] = start
-        response = table.db.query(**request)
-        prefix = user_pk("")
-        subs = [
-            item["pk"]["S"][len(prefix) :]
-            for item in response.get("Items", [])
-            if item["sk"]["S"] == USAGE_SK
-        ]
-        return DuePage(subs, response.get("LastEvaluatedKey"))
+        return self._table.user_page(
+            CHECKS_INDEX,
+            "expiryShard = :shard AND checkAt BETWEEN :from AND :until",
+            {":shard": s(str(shard)), ":from": n(after + 1), ":until": n(until)},
+            start,
+            limit,
+        )
 
     def finish(self, sub: str, checked: Item, now: int) -> None:
         """After a check at ``now`` on the item read as ``checked``: schedule the next one if a

@@ -51,7 +51,6 @@ logger = logging.getLogger(__name__)
 
 # Deleted objects keep a tombstone so a late, older create event for the key cannot revive it.
 TOMBSTONE_SECONDS = 30 * 24 * 3600
-MAX_BATCH_GET_KEYS = 100
 # A change takes at most two transaction items (its register, its multipart record).
 _CHANGES_PER_TRANSACTION = (MAX_TRANSACTION_ITEMS - 1) // 2
 
@@ -142,23 +141,11 @@ class EventApplier:
         return {**self._get(decisive, consistent=True), **self._get(registers, consistent=False)}
 
     def _get(self, keys: set[tuple[str, str]], consistent: bool) -> dict[tuple[str, str], Item]:
-        table = self._table
-        found: dict[tuple[str, str], Item] = {}
-        pending: list[Item] = [{"pk": s(pk), "sk": s(sk)} for pk, sk in sorted(keys)]
-        attempt = 0
-        while pending:
-            chunk, pending = pending[:MAX_BATCH_GET_KEYS], pending[MAX_BATCH_GET_KEYS:]
-            response = table.db.batch_get_item(
-                RequestItems={table.name: {"Keys": chunk, "ConsistentRead": consistent}}
-            )
-            for item in response.get("Responses", {}).get(table.name, []):
-                found[(item["pk"]["S"], item["sk"]["S"])] = item
-            unprocessed = response.get("UnprocessedKeys", {}).get(table.name)
-            if unprocessed:
-                pending.extend(unprocessed["Keys"])
-                backoff(attempt)
-                attempt += 1
-        return found
+        wanted = [{"pk": s(pk), "sk": s(sk)} for pk, sk in sorted(keys)]
+        return {
+            (item["pk"]["S"], item["sk"]["S"]): item
+            for item in self._table.batch_get(wanted, consistent)
+        }
 
     def _plan(
         self,

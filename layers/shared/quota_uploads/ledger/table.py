@@ -136,6 +136,18 @@ def grant_slot(upload_id: str) -> tuple[str, str]:
     return f"g{int(upload_id[0], 16) % GRANT_SLOTS}", upload_id[:GRANT_TAG_DIGITS]
 
 
+MAX_BATCH_GET_KEYS = 100
+
+
+@dataclass(frozen=True)
+class UserPage:
+    """A page of users from one of the keys-only indexes of usage items."""
+
+    subs: list[str]
+    # Where the next page starts; None when the query is done.
+    next_start: dict[str, Any] | None
+
+
 class Table:
     """The client, table and settings the ledger's parts share."""
 
@@ -165,6 +177,55 @@ class Table:
             quota_bytes=quota,
             object_count=number(item, "objectCount"),
         )
+
+    def batch_get(
+        self, keys: list[Item], consistent: bool = False, projection: str | None = None
+    ) -> list[Item]:
+        """Every item of ``keys`` that exists, a hundred keys to a request, retrying what
+        DynamoDB leaves unprocessed."""
+        found: list[Item] = []
+        pending = list(keys)
+        attempt = 0
+        while pending:
+            chunk, pending = pending[:MAX_BATCH_GET_KEYS], pending[MAX_BATCH_GET_KEYS:]
+            request: Any = {"Keys": chunk, "ConsistentRead": consistent}
+            if projection is not None:
+                request["ProjectionExpression"] = projection
+            response = self.db.batch_get_item(RequestItems={self.name: request})
+            found += response.get("Responses", {}).get(self.name, [])
+            unprocessed = response.get("UnprocessedKeys", {}).get(self.name)
+            if unprocessed:
+                pending.extend(unprocessed["Keys"])
+                backoff(attempt)
+                attempt += 1
+        return found
+
+    def user_page(
+        self,
+        index: str,
+        condition: str,
+        values: dict[str, Any],
+        start: dict[str, Any] | None,
+        limit: int,
+    ) -> UserPage:
+        """One page of the users a keys-only index lists (its other items skipped)."""
+        request: dict[str, Any] = {
+            "TableName": self.name,
+            "IndexName": index,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+            "Limit": limit,
+        }
+        if start is not None:
+            request["ExclusiveStartKey"] = start
+        response = self.db.query(**request)
+        prefix = user_pk("")
+        subs = [
+            item["pk"]["S"][len(prefix) :]
+            for item in response.get("Items", [])
+            if item["sk"]["S"] == USAGE_SK
+        ]
+        return UserPage(subs, response.get("LastEvaluatedKey"))
 
     def usage_item(self, sub: str) -> Item:
         response = self.db.get_item(

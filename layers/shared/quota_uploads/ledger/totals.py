@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from typing import Any
 
-from quota_uploads.ledger.table import Item, Table, backoff, n, number, s
+from quota_uploads.ledger.table import Item, Table, n, number, s
 
 TOTAL_SHARDS = 16
 _TOTALS_SK = "TOTALS"
@@ -111,23 +111,7 @@ class Totals:
 
     def read(self) -> StoreTotals:
         table = self._table
-        response = table.db.batch_get_item(
-            RequestItems={
-                table.name: {
-                    "Keys": [_shard_key(shard) for shard in range(TOTAL_SHARDS)],
-                    "ConsistentRead": True,
-                }
-            }
-        )
-        items = list(response.get("Responses", {}).get(table.name, []))
-        pending = response.get("UnprocessedKeys", {}).get(table.name)
-        attempt = 0
-        while pending:
-            backoff(attempt)
-            attempt += 1
-            response = table.db.batch_get_item(RequestItems={table.name: pending})
-            items += response.get("Responses", {}).get(table.name, [])
-            pending = response.get("UnprocessedKeys", {}).get(table.name)
+        items = table.batch_get([_shard_key(shard) for shard in range(TOTAL_SHARDS)], True)
         return sum(
             (StoreTotals(**{f: number(item, a) for f, a in _COLUMNS.items()}) for item in items),
             StoreTotals(),
