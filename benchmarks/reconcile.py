@@ -12,7 +12,7 @@ objects each and counts what it asks of AWS:
   bodies stream as from S3). It holds only what a phase reads: the objects of the users the
   hourly pass or the audit lists, and the inventory report (1,000,000 rows, gzip CSV as S3
   writes it). The other users exist in the table only: usage items in the ledger's own layout
-  (cloned from one the ledger wrote) with the ChecksDue and UsersByShard entries it creates;
+  (cloned from one the ledger wrote) with the UsersByShard entries it creates;
 - the audit queue is a list drained through ``Worker.handle``, one message at a time, as the
   audit function does, with its rule for stopping (1 minute before the 5-minute timeout).
 
@@ -1113,8 +1113,8 @@ def _mean_units(tallies: Sequence[Tally]) -> Units:
 
 
 def marks(results: Results) -> tuple[Units, Units]:
-    """An upload's event with no check pending and with one: the first moves the user's
-    ``ChecksDue`` entry (once per check), the second only stamps ``touchedAt``."""
+    """An upload's event with no check pending and with one: the first puts the mark of the
+    user's next check (once per check), the second only stamps ``touchedAt``."""
     first = [e.cost for e in results.events if e.upload and e.first]
     later = [e.cost for e in results.events if e.upload and not e.first]
     return _mean_units(first), _mean_units(later)
@@ -1323,7 +1323,7 @@ def render_hourly(results: Results) -> list[str]:
         f"each ({sum(results.listed.values())} LIST in all); {listed_idle} of the "
         f"{results.scale.users - check.checks:,} idle users. Keys repaired: "
         f"{active.done('keys_repaired')} ({results.lost_events} upload events lost). The idle "
-        "pass is what any hour costs: per shard, its cursor read, a `ChecksDue` Query, the "
+        "pass is what any hour costs: per shard, its cursor read, a Query of its marks, the "
         "cursor moved, a message.",
         "",
         f"One user's check (the two passes' difference, per check): {check.per(t.lists):.2f} "
@@ -1337,7 +1337,7 @@ def render_hourly(results: Results) -> list[str]:
         f"upload's event with no check pending costs {first.write:.2f} WRU "
         f"({first.index_write:.2f} index), with a check pending {later.write:.2f} WRU "
         f"({later.index_write:.2f} index): {(first - later).write:.2f} WRU more, once per "
-        "check (the `ChecksDue` entry moves: a delete and a put), "
+        "check (the mark of the user's next check: one put, which TTL deletes for nothing), "
         f"${(first - later).dollars_per_million:.2f} per million checks. A grant, which is "
         f"not drift repair's: {grant.write:.2f} WRU.",
     ]
@@ -1591,7 +1591,7 @@ def render_monthly(results: Results) -> list[str]:
     row("hourly pass: S3 LIST", lambda m, _: _money(m.hourly.s3))
     row("hourly pass: DynamoDB", lambda m, _: _money(m.hourly.dynamodb))
     row("hourly pass: Lambda, SQS", lambda m, _: _money(m.hourly.lambda_ + m.hourly.sqs))
-    row("activity's marks (ChecksDue moves)", lambda m, _: _money(m.marks.total))
+    row("activity's marks (one put a check)", lambda m, _: _money(m.marks.total))
     row("**hourly pass**", lambda m, _: f"**{_money(m.hourly_total)}**")
     row("audit: S3 Inventory, report storage", lambda m, _: _money(m.inventory.total))
     row("audit: DynamoDB", lambda m, _: _money(m.audit.dynamodb))

@@ -133,7 +133,6 @@ def test_the_ledger_table_has_its_sparse_indexes_stream_and_tombstone_ttl(
     }
     assert keys == {
         "ExpiringItems": ["expiryShard", "expiresAt"],
-        "ChecksDue": ["expiryShard", "checkAt"],
         "UsersByShard": ["expiryShard", "pk"],
     }
     # Only what the sweeper reads: writes that change nothing projected cost the index nothing.
@@ -141,7 +140,6 @@ def test_the_ledger_table_has_its_sparse_indexes_stream_and_tombstone_ttl(
         "ProjectionType": "INCLUDE",
         "NonKeyAttributes": ["objectKey", "s3UploadId"],
     }
-    assert indexes["ChecksDue"]["Projection"] == {"ProjectionType": "KEYS_ONLY"}
     assert indexes["UsersByShard"]["Projection"] == {"ProjectionType": "KEYS_ONLY"}
     # The store-wide totals are kept from it (UsageTotalsFunction), never from a scan.
     assert table["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}

@@ -19,6 +19,8 @@ from quota_uploads.config import Settings
 from quota_uploads.drift.check import Repaired, UserCheck
 from quota_uploads.drift.work import DueChecks, MalformedWork, Work, Worker
 from quota_uploads.ledger import Ledger
+from quota_uploads.ledger.checks import mark_due
+from quota_uploads.ledger.table import Table, expiry_shard
 from quota_uploads.s3_events import parse_notification
 from tests.conftest import BUCKET, TABLE
 from tests.support.s3_notifications import notification, record
@@ -167,18 +169,74 @@ def test_a_real_event_after_a_repair_still_applies(ledger: Ledger, s3: Any, cloc
 # --- the incremental pass -------------------------------------------------------------------
 
 
+def marks(dynamodb: Any) -> list[dict[str, Any]]:
+    """Every mark of a due check, in every shard."""
+    items: list[dict[str, Any]] = []
+    for page in dynamodb.get_paginator("scan").paginate(TableName=TABLE):
+        items += [item for item in page["Items"] if item["pk"]["S"].startswith("DUE#")]
+    return items
+
+
 def test_activity_schedules_a_check_once_the_settle_time_has_passed(
     ledger: Ledger, dynamodb: Any, clock: Clock
 ) -> None:
     arrive(ledger, key_of("alice"), 10)
     first = usage_item(dynamodb, "alice")
-    assert int(first["checkAt"]["N"]) == int(clock.start) + SETTLE
+    due = int(clock.start) + SETTLE
+    assert int(first["checkAt"]["N"]) == due
     clock.now += 60
     arrive(ledger, key_of("alice", "b.bin"), 10)
-    # A check already pending covers later touches: the index entry does not move.
+    # A check already pending covers later touches: no second mark, checkAt stays.
     second = usage_item(dynamodb, "alice")
     assert second["checkAt"] == first["checkAt"]
     assert int(second["touchedAt"]["N"]) == int(clock.start) + 60
+    [mark] = marks(dynamodb)
+    assert mark["sk"]["S"] == f"{due:012d}#alice"
+    # TTL removes it long after any pass has walked past it.
+    assert int(mark["ttl"]["N"]) >= due + 24 * 3600
+
+
+def test_a_mark_put_before_a_write_that_failed_still_brings_the_check(
+    worker: Worker, queue: Queue, ledger: Ledger, dynamodb: Any, s3: Any, clock: Clock
+) -> None:
+    put(s3, key_of("alice", "lost.bin"), 40)
+
+    def fail_once(**_: Any) -> None:
+        dynamodb.meta.events.unregister("before-call.dynamodb.TransactWriteItems", fail_once)
+        raise ConnectionError("the function stopped here")
+
+    dynamodb.meta.events.register("before-call.dynamodb.TransactWriteItems", fail_once)
+    put(s3, key_of("alice"), 100)
+    with pytest.raises(ConnectionError):
+        ledger.apply_events(parse_notification(notification(record(key_of("alice"), size=100))))
+    assert usage_item(dynamodb, "alice") == {}
+    clock.now += SETTLE + 1
+    worker.queue_due_checks()
+    assert drain(worker, queue)["bytes_corrected"] == 140
+    assert ledger.usage("alice").used_bytes == 140
+
+
+def test_due_lists_the_marks_after_the_cursor_up_to_the_pass(
+    ledger: Ledger, dynamodb: Any, settings: Settings
+) -> None:
+    table = Table(dynamodb, settings)
+    subs = [f"user{index}" for index in range(40)]
+    shard = int(expiry_shard(subs[0]))
+    same_shard = [sub for sub in subs if int(expiry_shard(sub)) == shard]
+    assert len(same_shard) >= 3
+    at = 1_800_000_000
+    first, second, third = same_shard[:3]
+    mark_due(table, first, at)
+    mark_due(table, second, at + 1)
+    mark_due(table, second, at + 2)
+    mark_due(table, third, at + 3)
+    assert ledger.checks.due(shard, at, at + 2).subs == [second]
+    assert ledger.checks.due(shard, at - 1, at + 3).subs == [first, second, third]
+    page = ledger.checks.due(shard, at - 1, at + 3, limit=2)
+    assert page.subs == [first, second]
+    assert page.next_start is not None
+    rest = ledger.checks.due(shard, at - 1, at + 3, start=page.next_start, limit=2)
+    assert rest.subs == [second, third]
 
 
 def test_the_hourly_pass_lists_only_users_touched_and_repairs_them(
@@ -249,6 +307,8 @@ def test_a_swept_reservation_and_an_api_delete_schedule_checks(
     assert int(usage_item(dynamodb, "bob")["checkAt"]["N"]) == int(clock.now) + SETTLE
     ledger.touch("nobody")
     assert usage_item(dynamodb, "nobody") == {}
+    due = f"{int(clock.now) + SETTLE:012d}"
+    assert sorted(m["sk"]["S"] for m in marks(dynamodb)) == [f"{due}#alice", f"{due}#bob"]
 
 
 # --- the daily audit ------------------------------------------------------------------------

@@ -63,7 +63,9 @@ def botocore_client(endpoint: str | None, region: str = "us-east-1") -> Any:
 
 @settings(max_examples=200, deadline=None)
 @given(
-    operation=st.sampled_from(["UpdateItem", "GetItem", "BatchGetItem", "TransactWriteItems"]),
+    operation=st.sampled_from(
+        ["UpdateItem", "GetItem", "PutItem", "BatchGetItem", "TransactWriteItems"]
+    ),
     body=st.binary(max_size=300),
     token=st.none() | st.text("abcXYZ019+/=", min_size=1, max_size=40),
     partition=st.sampled_from(

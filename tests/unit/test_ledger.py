@@ -164,6 +164,10 @@ def test_a_batch_costs_one_read_and_one_write_per_user(
     )
     records = [record(f"users/u{n % 3}/f{n}.bin", size=1) for n in range(30)]
     apply(botocore_ledger, *records)
+    # And the mark of each user's drift check, once per check.
+    assert sorted(sent) == ["BatchGetItem"] * 2 + ["PutItem"] * 3 + ["TransactWriteItems"] * 3
+    sent.clear()
+    apply(botocore_ledger, *(record(f"users/u{n % 3}/g{n}.bin", size=1) for n in range(30)))
     assert sorted(sent) == ["BatchGetItem"] * 2 + ["TransactWriteItems"] * 3
 
 

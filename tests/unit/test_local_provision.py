@@ -49,8 +49,8 @@ def test_the_ledger_has_its_indexes_and_a_stream_of_both_images(
         TableName=provisioned.names["LedgerTable"]
     )["Table"]
     indexes = {i["IndexName"]: i for i in table.get("GlobalSecondaryIndexes", [])}
-    assert set(indexes) == {"ExpiringItems", "ChecksDue", "UsersByShard"}
-    assert indexes["ChecksDue"]["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+    assert set(indexes) == {"ExpiringItems", "UsersByShard"}
+    assert indexes["UsersByShard"]["Projection"] == {"ProjectionType": "KEYS_ONLY"}
     assert table.get("StreamSpecification") == {
         "StreamEnabled": True,
         "StreamViewType": "NEW_AND_OLD_IMAGES",

@@ -2,8 +2,8 @@
 
 ``make bench`` showed botocore's request pipeline as the largest share of a grant: ~300 µs of
 client CPU per ``UpdateItem`` and, on a cold start, ~240 ms to import boto3 and build a client.
-``UpdateItem``, ``GetItem``, ``BatchGetItem`` and ``TransactWriteItems`` here are a JSON body, a
-SigV4 ``Authorization`` header (proven identical to botocore's in
+``UpdateItem``, ``GetItem``, ``PutItem``, ``BatchGetItem`` and ``TransactWriteItems`` here are a
+JSON body, a SigV4 ``Authorization`` header (proven identical to botocore's in
 ``tests/unit/test_dynamodb_fast.py``) and one keep-alive connection per thread, sent to the
 regional endpoint of the partition named by its DNS suffix or to a custom endpoint
 (``wiring.dynamodb`` leaves every other endpoint setting to botocore). Any other operation, the
@@ -93,6 +93,9 @@ class FastDynamoDB:
 
     def get_item(self, **params: Any) -> dict[str, Any]:
         return self._call("GetItem", params)
+
+    def put_item(self, **params: Any) -> dict[str, Any]:
+        return self._call("PutItem", params)
 
     def batch_get_item(self, **params: Any) -> dict[str, Any]:
         return self._call("BatchGetItem", params)

@@ -133,6 +133,10 @@ def user_pk(sub: str) -> str:
     return f"USER#{sub}"
 
 
+def sub_of_pk(pk: str) -> str:
+    return pk.removeprefix(user_pk(""))
+
+
 USAGE_SK = "USAGE"
 
 

@@ -1,6 +1,6 @@
 """Drift repair's work, as bounded messages on one queue, and the worker that does each.
 
-- ``due``: the users of one ``ChecksDue`` shard whose check fell due since the shard's cursor.
+- ``due``: the users of one shard whose check fell due (marked) since the shard's cursor.
   Queued hourly for every shard; a message stops taking users near its time limit and queues
   the rest. Only users touched by activity are ever listed, so idle users cost nothing.
 - An S3 notification for an inventory ``manifest.json`` starts an audit run: one ``inventory``

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-from quota_uploads.keys import USAGE_SK, user_pk
+from quota_uploads.keys import USAGE_SK, sub_of_pk, user_pk
 from quota_uploads.ledger.table import Item, Table, UserPage, n, number, s
 
 USERS_INDEX = "UsersByShard"
@@ -133,9 +133,8 @@ class AuditRuns:
     def known(self, subs: Iterable[str]) -> set[str]:
         """Which of these users have a usage item (eventually consistent)."""
         keys = [{"pk": s(user_pk(sub)), "sk": s(USAGE_SK)} for sub in dict.fromkeys(subs)]
-        prefix = user_pk("")
         found = self._table.batch_get(keys, projection="pk")
-        return {item["pk"]["S"][len(prefix) :] for item in found}
+        return {sub_of_pk(item["pk"]["S"]) for item in found}
 
     def records(self, run: str, subs: Iterable[str]) -> list[UserRecord]:
         """Each user's usage item and audit counts (eventually consistent: they only choose

@@ -3,13 +3,17 @@
 A change that could sit beside a lost event (an S3 event applied, a reservation swept unused, a
 file deleted through the API) *touches* the user's usage item: ``touchedAt`` becomes now, and if
 no check is pending (``checkAt`` absent, or not after now) ``checkAt`` becomes now plus the
-settle time, longer than an event can be in flight. ``checkAt`` keys the sparse ``ChecksDue``
-index (projecting keys only), so a busy user moves their index entry once per check, not once
-per event, and a user with no activity has no entry to read.
+settle time, longer than an event can be in flight. So a busy user is scheduled once per check,
+not once per event.
 
-The hourly pass walks each index shard from a cursor (``CHECKS#<shard>``): entries behind it
-were checked and stay there without a write to take them out. A check covers every touch that
-has settled; one that finds a later touch moves ``checkAt`` to that touch plus the settle time.
+A scheduled check is a *mark*: an item ``DUE#<shard>`` / ``<checkAt>#<sub>`` of ~70 bytes, put
+before the write that sets ``checkAt``, so a crash between the two costs a spare check, never a
+missing one. A mark costs 1 WRU and TTL removes it for nothing a week later; an index keyed by
+``checkAt`` would cost a delete and a put (2 WRU) each time the entry moves.
+
+The hourly pass walks each shard's marks from a cursor (``CHECKS#<shard>``): marks behind it
+were checked. A check covers every touch that has settled; one that finds a later touch
+schedules the next check at that touch plus the settle time.
 """
 
 from __future__ import annotations
@@ -20,24 +24,48 @@ from typing import Any
 
 from quota_uploads.ledger.table import ATTEMPTS, Item, Table, UserPage, expiry_shard, n, number, s
 
-CHECKS_INDEX = "ChecksDue"
 _CURSOR_SK = "CURSOR"
+# Long past any pass that could still walk the mark (passes run hourly).
+_MARK_KEPT_SECONDS = 7 * 24 * 3600
+_AT_DIGITS = 12
 
 
 def cursor_pk(shard: int) -> str:
     return f"CHECKS#{shard}"
 
 
-def touch_clauses(usage: Item, now: int, settle: int) -> tuple[list[str], dict[str, Any]]:
-    """SET clauses (and their values) touching the user whose usage item read as ``usage``.
+def marks_pk(shard: int | str) -> str:
+    return f"DUE#{shard}"
 
-    The item must carry its shard (``expiryShard``), which the index of checks is split by."""
+
+def check_due(usage: Item, now: int, settle: int) -> int | None:
+    """When a touch at ``now`` of the user whose usage item read as ``usage`` makes their next
+    check due; None if one is pending already."""
+    if "checkAt" not in usage or number(usage, "checkAt") <= now:
+        return now + settle
+    return None
+
+
+def touch_clauses(now: int, due: int | None) -> tuple[list[str], dict[str, Any]]:
+    """SET clauses (and their values) of a touch at ``now`` scheduling a check at ``due``."""
     sets = ["touchedAt = :touched"]
     values: dict[str, Any] = {":touched": n(now)}
-    if "checkAt" not in usage or number(usage, "checkAt") <= now:
+    if due is not None:
         sets.append("checkAt = :checkAt")
-        values[":checkAt"] = n(now + settle)
+        values[":checkAt"] = n(due)
     return sets, values
+
+
+def mark_due(table: Table, sub: str, at: int) -> None:
+    """Puts the mark of ``sub``'s check at ``at``; idempotent."""
+    table.db.put_item(
+        TableName=table.name,
+        Item={
+            "pk": s(marks_pk(expiry_shard(sub))),
+            "sk": s(f"{at:0{_AT_DIGITS}d}#{sub}"),
+            "ttl": n(at + _MARK_KEPT_SECONDS),
+        },
+    )
 
 
 class Checks:
@@ -49,29 +77,38 @@ class Checks:
         return self._table.settings.reconcile_settle_seconds
 
     def touch(self, sub: str) -> None:
-        """Marks an existing user as touched without reading their item (an API delete)."""
+        """Marks an existing user as touched (an API delete).
+
+        Read eventually consistent: ``checkAt`` only moves forward, so a stale read can only
+        show no check pending when one is, which costs a spare mark."""
         table = self._table
         now = table.now()
-        try:
-            table.db.update_item(
-                TableName=table.name,
-                Key=table.usage_key(sub),
-                UpdateExpression="SET touchedAt = :now, checkAt = :due",
-                ConditionExpression=(
-                    "attribute_exists(pk) AND (attribute_not_exists(checkAt) OR checkAt <= :now)"
-                ),
-                ExpressionAttributeValues={":now": n(now), ":due": n(now + self.settle)},
-            )
-        except table.db.exceptions.ConditionalCheckFailedException:
-            # A check is already pending (or the user has no item): only the touch is news.
+        key = table.usage_key(sub)
+        usage = table.db.get_item(TableName=table.name, Key=key).get("Item")
+        if usage is None:
+            return
+        due = check_due(usage, now, self.settle)
+        if due is not None:
+            mark_due(table, sub, due)
             with contextlib.suppress(table.db.exceptions.ConditionalCheckFailedException):
                 table.db.update_item(
                     TableName=table.name,
-                    Key=table.usage_key(sub),
-                    UpdateExpression="SET touchedAt = :now",
-                    ConditionExpression="attribute_exists(pk)",
-                    ExpressionAttributeValues={":now": n(now)},
+                    Key=key,
+                    UpdateExpression="SET touchedAt = :now, checkAt = :due",
+                    ConditionExpression="attribute_exists(pk) AND "
+                    "(attribute_not_exists(checkAt) OR checkAt <= :now)",
+                    ExpressionAttributeValues={":now": n(now), ":due": n(due)},
                 )
+                return
+        # A check is pending: only the touch is news.
+        with contextlib.suppress(table.db.exceptions.ConditionalCheckFailedException):
+            table.db.update_item(
+                TableName=table.name,
+                Key=key,
+                UpdateExpression="SET touchedAt = :now",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":now": n(now)},
+            )
 
     def schedule_unknown(self, subs: Iterable[str], now: int) -> None:
         """Makes users the ledger has no item for due for a check now (found in S3 only).
@@ -79,6 +116,7 @@ class Checks:
         Touched too, so the audit's comparison of counters leaves them to that check."""
         table = self._table
         for sub in subs:
+            mark_due(table, sub, now)
             with contextlib.suppress(table.db.exceptions.ConditionalCheckFailedException):
                 table.db.update_item(
                     TableName=table.name,
@@ -128,13 +166,25 @@ class Checks:
         limit: int = 100,
     ) -> UserPage:
         """Users of ``shard`` whose check fell due in (``after``, ``until``], a page at a time."""
-        return self._table.user_page(
-            CHECKS_INDEX,
-            "expiryShard = :shard AND checkAt BETWEEN :from AND :until",
-            {":shard": s(str(shard)), ":from": n(after + 1), ":until": n(until)},
-            start,
-            limit,
-        )
+        table = self._table
+        request: dict[str, Any] = {
+            "TableName": table.name,
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :from AND :until",
+            "ExpressionAttributeValues": {
+                ":pk": s(marks_pk(shard)),
+                # "#" < "$": every mark of a second sorts between these two.
+                ":from": s(f"{after + 1:0{_AT_DIGITS}d}#"),
+                ":until": s(f"{until:0{_AT_DIGITS}d}$"),
+            },
+            "ProjectionExpression": "sk",
+            "Limit": limit,
+        }
+        if start is not None:
+            request["ExclusiveStartKey"] = start
+        response = table.db.query(**request)
+        # A user marked twice in the page (a retried touch) is checked once.
+        subs = dict.fromkeys(item["sk"]["S"].split("#", 1)[1] for item in response["Items"])
+        return UserPage(list(subs), response.get("LastEvaluatedKey"))
 
     def finish(self, sub: str, checked: Item, now: int) -> None:
         """After a check at ``now`` on the item read as ``checked``: schedule the next one if a
@@ -148,6 +198,7 @@ class Checks:
             due = touched + self.settle
             if number(item, "checkAt") >= due:
                 return
+            mark_due(table, sub, due)
             try:
                 table.db.update_item(
                     TableName=table.name,

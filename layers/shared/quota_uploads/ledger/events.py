@@ -27,7 +27,7 @@ from quota_uploads.accounting import (
 )
 from quota_uploads.keys import USAGE_SK, object_sk, upload_sk, upload_terms, user_pk
 from quota_uploads.ledger.alert_levels import AlertLevels
-from quota_uploads.ledger.checks import touch_clauses
+from quota_uploads.ledger.checks import check_due, mark_due, touch_clauses
 from quota_uploads.ledger.model import Applied
 from quota_uploads.ledger.table import (
     ATTEMPTS,
@@ -194,6 +194,12 @@ class EventApplier:
         ]
         # Buckets are emptied only by a write that is the user's whole change.
         seen = usage if len(chunks) <= 1 else None
+        touch = None
+        if usage is not None:
+            due = check_due(usage, now, table.settings.reconcile_settle_seconds)
+            if due is not None:
+                mark_due(table, changes.sub, due)
+            touch = touch_clauses(now, due)
         for chunk in chunks or [()]:
             keys = {change.key for change in chunk}
             released = tuple(r for r in changes.released if r.key in keys)
@@ -212,7 +218,7 @@ class EventApplier:
                 for r in released
                 if r.terms.multipart
             ]
-            items.append({"Update": self._usage_update(part, now, seen, usage)})
+            items.append({"Update": self._usage_update(part, now, seen, touch)})
             if len(items) == 1:
                 table.db.update_item(**items[0]["Update"])
             else:
@@ -241,7 +247,11 @@ class EventApplier:
         return put
 
     def _usage_update(
-        self, changes: UserChanges, now: int, seen: Item | None, touched: Item | None
+        self,
+        changes: UserChanges,
+        now: int,
+        seen: Item | None,
+        touch: tuple[list[str], dict[str, Any]] | None,
     ) -> dict[str, Any]:
         committed = changes.used_delta + changes.reserved_delta
         names: dict[str, str] = {}
@@ -257,12 +267,9 @@ class EventApplier:
         # Every usage item carries its shard, which lists its user for the daily audit.
         sets = ["updatedAt = :now", "expiryShard = if_not_exists(expiryShard, :userShard)"]
         values[":userShard"] = s(expiry_shard(changes.sub))
-        if touched is not None:
-            touch_sets, touch_values = touch_clauses(
-                touched, now, self._table.settings.reconcile_settle_seconds
-            )
-            sets += touch_sets
-            values.update(touch_values)
+        if touch is not None:
+            sets += touch[0]
+            values.update(touch[1])
         removals: list[str] = []
         adds = [
             "usedBytes :used",

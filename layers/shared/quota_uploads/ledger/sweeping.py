@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from quota_uploads.keys import USAGE_SK
-from quota_uploads.ledger.checks import touch_clauses
+from quota_uploads.keys import USAGE_SK, sub_of_pk
+from quota_uploads.ledger.checks import check_due, mark_due, touch_clauses
 from quota_uploads.ledger.model import Swept
 from quota_uploads.ledger.table import (
     ATTEMPTS,
@@ -49,6 +49,8 @@ class _Ending:
     reservations: int
     bytes: int
     complete: bool
+    # The drift check the write schedules (its mark is put first); None if one is pending.
+    check_at: int | None
 
 
 class SweepStuck(Exception):
@@ -97,6 +99,7 @@ class Sweeper:
         """Ends one user's expired buckets; re-reads if a writer got there first."""
         table = self._table
         key = {"pk": pk, "sk": s(USAGE_SK)}
+        sub = sub_of_pk(pk["S"])
         released = freed_bytes = 0
         attempt = 0
         while attempt < ATTEMPTS:
@@ -109,6 +112,8 @@ class Sweeper:
             ending = self._ending(item, now)
             if ending is None:
                 break
+            if ending.check_at is not None:
+                mark_due(table, sub, ending.check_at)
             try:
                 table.db.update_item(TableName=table.name, Key=key, **ending.update)
             except (
@@ -159,11 +164,11 @@ class Sweeper:
             names[f"#x{index}"] = mark
             removals.append(f"#x{index}")
         sets: list[str] = []
+        check_at = None
         if due:
             # Reservations ending unused may hide an object whose event was lost: check later.
-            sets, touch_values = touch_clauses(
-                item, now, self._table.settings.reconcile_settle_seconds
-            )
+            check_at = check_due(item, now, self._table.settings.reconcile_settle_seconds)
+            sets, touch_values = touch_clauses(now, check_at)
             values.update(touch_values)
         if following is None:
             removals.append("expiresAt")
@@ -181,7 +186,7 @@ class Sweeper:
         }
         if names:
             update["ExpressionAttributeNames"] = names
-        return _Ending(update, reservations, size, complete=len(all_due) == len(due))
+        return _Ending(update, reservations, size, len(all_due) == len(due), check_at)
 
     def _end_multipart(self, record: Item, abort: AbortUpload) -> None:
         """Aborts the upload in S3, then forgets it; its bytes leave with its bucket."""

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from quota_uploads.config import Settings
-from quota_uploads.keys import USAGE_SK, upload_sk, user_pk
+from quota_uploads.keys import USAGE_SK, sub_of_pk, upload_sk, user_pk
 from quota_uploads.ledger.model import UsageState
 
 if TYPE_CHECKING:
@@ -141,7 +141,7 @@ MAX_BATCH_GET_KEYS = 100
 
 @dataclass(frozen=True)
 class UserPage:
-    """A page of users from one of the keys-only indexes of usage items."""
+    """A page of users: of a keys-only index of usage items, or of the marks of due checks."""
 
     subs: list[str]
     # Where the next page starts; None when the query is done.
@@ -219,9 +219,8 @@ class Table:
         if start is not None:
             request["ExclusiveStartKey"] = start
         response = self.db.query(**request)
-        prefix = user_pk("")
         subs = [
-            item["pk"]["S"][len(prefix) :]
+            sub_of_pk(item["pk"]["S"])
             for item in response.get("Items", [])
             if item["sk"]["S"] == USAGE_SK
         ]
