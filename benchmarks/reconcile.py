@@ -81,6 +81,7 @@ from quota_uploads.drift.inventory import read_rows
 from quota_uploads.drift.work import Progress, Work, Worker
 from quota_uploads.keys import USAGE_SK, UploadTerms, new_upload_id, user_pk
 from quota_uploads.ledger import Ledger
+from quota_uploads.ledger.checks import WRITE_LAG_SECONDS
 from quota_uploads.ledger.table import EXPIRY_SHARDS, GRANT_SLOTS, Item, expiry_shard, n, s
 from quota_uploads.ledger.totals import TOTAL_SHARDS, StoreTotals
 from quota_uploads.s3_events import parse_notification
@@ -934,8 +935,8 @@ class Bench:
     def passes(self) -> None:
         results = self.results
         listed_before = Counter(self.tools.requests.listed)
-        # The top of the hour after the hour's last touch has settled.
-        self.clock.now = self.start + 3 * HOUR + SETTLE + 60
+        # The top of the hour after the hour's last touch has settled, and its write has landed.
+        self.clock.now = self.start + 3 * HOUR + SETTLE + WRITE_LAG_SECONDS + 60
         results.active_pass = self.phase(self.worker.queue_due_checks)
         results.listed = self.tools.requests.listed - listed_before
         assert set(results.listed) == set(self.active), "the pass listed idle users"

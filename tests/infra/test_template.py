@@ -10,6 +10,7 @@ from cfnlint.config import ManualArgs
 
 from local_stack.template import TEMPLATE, resources_of_type
 from quota_uploads.config import MAX_URL_EXPIRY_SECONDS
+from quota_uploads.ledger.checks import WRITE_LAG_SECONDS
 
 
 def resource(template: dict[str, Any], logical_id: str) -> dict[str, Any]:
@@ -63,6 +64,19 @@ def test_failed_events_are_retried_alone_then_dead_lettered(template: dict[str, 
     assert queue["VisibilityTimeout"] >= 6 * function["Timeout"]
     (event,) = function["Events"].values()
     assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+@pytest.mark.parametrize(
+    "function", ["ApiFunction", "UsageEventsFunction", "ReservationSweeperFunction"]
+)
+def test_a_touch_lands_before_a_pass_may_check_past_it(
+    template: dict[str, Any], function: str
+) -> None:
+    # These functions touch users; the hourly pass leaves marks this young for the next one.
+    timeout = resource(template, function).get(
+        "Timeout", template["Globals"]["Function"]["Timeout"]
+    )
+    assert timeout < WRITE_LAG_SECONDS
 
 
 def statements(template: dict[str, Any], function: str) -> list[dict[str, Any]]:

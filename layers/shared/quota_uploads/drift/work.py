@@ -39,6 +39,7 @@ from quota_uploads.keys import owner_of
 from quota_uploads.ledger import Ledger
 from quota_uploads.ledger.audit import counters_agree
 from quota_uploads.ledger.audit_runs import Counted, UserRecord
+from quota_uploads.ledger.checks import WRITE_LAG_SECONDS
 from quota_uploads.ledger.table import EXPIRY_SHARDS, number
 
 if TYPE_CHECKING:
@@ -128,7 +129,7 @@ class Worker:
 
     def queue_due_checks(self) -> int:
         """Queues this hour's pass over every shard; returns the number of messages."""
-        until = int(self._clock())
+        until = int(self._clock()) - WRITE_LAG_SECONDS
         self._send([DueChecks(shard=shard, until=until) for shard in range(EXPIRY_SHARDS)])
         return EXPIRY_SHARDS
 

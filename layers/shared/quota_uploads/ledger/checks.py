@@ -11,9 +11,9 @@ before the write that sets ``checkAt``, so a crash between the two costs a spare
 missing one. A mark costs 1 WRU and TTL removes it for nothing a week later; an index keyed by
 ``checkAt`` would cost a delete and a put (2 WRU) each time the entry moves.
 
-The hourly pass walks each shard's marks from a cursor (``CHECKS#<shard>``): marks behind it
-were checked. A check covers every touch that has settled; one that finds a later touch
-schedules the next check at that touch plus the settle time.
+The hourly pass walks each shard's marks from a cursor (``CHECKS#<shard>``) up to
+``WRITE_LAG_SECONDS`` ago: marks behind it were checked. A check covers every touch that has
+settled; one that finds a later touch schedules the next check at that touch plus the settle time.
 """
 
 from __future__ import annotations
@@ -25,6 +25,10 @@ from typing import Any
 from quota_uploads.ledger.table import ATTEMPTS, Item, Table, UserPage, expiry_shard, n, number, s
 
 _CURSOR_SK = "CURSOR"
+# A touch reads whether a check is pending by its clock, and its write lands later, within its
+# function's timeout (a minute at most: template.yaml). A pass checks only marks this much older
+# than itself, so no check runs between a touch's clock and its write and misses the touch.
+WRITE_LAG_SECONDS = 120
 # Long past any pass that could still walk the mark (passes run hourly).
 _MARK_KEPT_SECONDS = 7 * 24 * 3600
 _AT_DIGITS = 12
