@@ -85,7 +85,7 @@ from quota_uploads.ledger.checks import WRITE_LAG_SECONDS
 from quota_uploads.ledger.table import EXPIRY_SHARDS, GRANT_SLOTS, Item, expiry_shard, n, s
 from quota_uploads.ledger.totals import TOTAL_SHARDS, StoreTotals
 from quota_uploads.s3_events import parse_notification
-from tests.support.dynamodb import local_client
+from tests.support.dynamodb import item_size, local_client
 from tests.support.s3_notifications import notification, record
 
 if TYPE_CHECKING:
@@ -629,21 +629,6 @@ def batch_write(dynamodb: DynamoDBClient, table: str, items: Sequence[Item]) -> 
         list(pool.map(write, [items[i : i + 25] for i in range(0, len(items), 25)]))
 
 
-def item_bytes(item: Item) -> int:
-    """An item's size as DynamoDB bills it (names, strings, numbers by digits, booleans 1)."""
-    size = 0
-    for name, value in item.items():
-        size += len(name.encode())
-        if "S" in value:
-            size += len(value["S"].encode())
-        elif "N" in value:
-            digits = value["N"].lstrip("-").replace(".", "").strip("0")
-            size += (len(digits) + 1) // 2 + 1
-        else:
-            size += 1
-    return size
-
-
 # --- the inventory report -----------------------------------------------------------------------
 
 
@@ -855,7 +840,7 @@ class Bench:
     def seed(self) -> None:
         scale, start = self.scale, self.start
         self.prototype = prototype_usage_item(self.endpoint, self.settings, start - 40 * DAY)
-        self.results.usage_item_bytes = item_bytes(self.prototype)
+        self.results.usage_item_bytes = item_size(self.prototype)
         # Users the passes never list: their usage items, last touched 2 to 30 days ago.
         rng = random.Random(7)
         idle = []
@@ -883,7 +868,7 @@ class Bench:
             ExpressionAttributeValues={":pk": s(user_pk(seeded[0])), ":obj": s("OBJ#")},
             Limit=1,
         )["Items"][0]
-        self.results.register_bytes = item_bytes(register)
+        self.results.register_bytes = item_size(register)
         # Their first check, by the pass after the seeding: nothing to repair yet.
         self.clock.now = start + SETTLE + 600
         first = self.phase(self.worker.queue_due_checks)

@@ -24,7 +24,7 @@ from playwright.sync_api import (
 )
 
 from tests.e2e.test_web_page import CHROMIUM, CHROMIUM_ARGS, PASSWORD, sign_in
-from tests.support.local_stack_process import RunningProcess, local_stack_process
+from tests.support.local_stack_process import RunningProcess, multipart_stack
 from tests.support.tokens import claims_of, local_token
 from tests.support.tokens import sign_in as cognito_sign_in
 
@@ -48,14 +48,7 @@ UPLOAD_IN_PAGE = """async ([user, name, size]) => {
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[RunningProcess]:
-    with local_stack_process(
-        "--parameter",
-        f"DefaultQuotaBytes={64 * MIB}",
-        "--parameter",
-        f"MultipartThresholdBytes={6 * MIB}",
-        "--parameter",
-        f"MultipartPartBytes={5 * MIB}",
-    ) as running:
+    with multipart_stack(64 * MIB) as running:
         yield running
 
 

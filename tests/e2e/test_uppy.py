@@ -10,7 +10,7 @@ import requests
 from playwright.sync_api import Page, sync_playwright
 
 from tests.e2e.test_web_page import CHROMIUM, CHROMIUM_ARGS, PASSWORD, sign_in
-from tests.support.local_stack_process import RunningProcess, eventually, local_stack_process
+from tests.support.local_stack_process import RunningProcess, eventually, multipart_stack
 from tests.support.tokens import sign_in as cognito_sign_in
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -20,14 +20,7 @@ EMAIL = "uppy-user@example.com"
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[RunningProcess]:
-    with local_stack_process(
-        "--parameter",
-        f"DefaultQuotaBytes={20 * MIB}",
-        "--parameter",
-        f"MultipartThresholdBytes={6 * MIB}",
-        "--parameter",
-        f"MultipartPartBytes={5 * MIB}",
-    ) as running:
+    with multipart_stack(20 * MIB) as running:
         yield running
 
 

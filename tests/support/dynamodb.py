@@ -79,7 +79,8 @@ def fast_local_client(endpoint: str) -> DynamoDBClient:
 
 
 def item_size(item: Mapping[str, Any]) -> int:
-    """An item's size as DynamoDB bills it: names and values, numbers by significant digits."""
+    """An item's size as DynamoDB bills it: names and values, numbers by significant digits,
+    booleans and nulls one byte."""
     size = 0
     for name, value in item.items():
         size += len(name.encode())
@@ -88,6 +89,8 @@ def item_size(item: Mapping[str, Any]) -> int:
         elif "N" in value:
             digits = value["N"].lstrip("-").replace(".", "").strip("0")
             size += (len(digits) + 1) // 2 + 1
+        elif "BOOL" in value or "NULL" in value:
+            size += 1
         else:
             raise ValueError(f"no size rule for attribute {name}: {value}")
     return size

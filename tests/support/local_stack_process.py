@@ -72,6 +72,19 @@ def local_stack_process(*arguments: str, timeout: float = 60) -> Iterator[Runnin
         stop(process)
 
 
+def multipart_stack(quota_bytes: int) -> contextlib.AbstractContextManager[RunningProcess]:
+    """A local stack where files past 6 MiB go multipart, in parts of 5 MiB (S3's least)."""
+    mib = 1024 * 1024
+    return local_stack_process(
+        "--parameter",
+        f"DefaultQuotaBytes={quota_bytes}",
+        "--parameter",
+        f"MultipartThresholdBytes={6 * mib}",
+        "--parameter",
+        f"MultipartPartBytes={5 * mib}",
+    )
+
+
 def eventually(probe: Callable[[], T], done: Callable[[T], bool], timeout: float = 10) -> T:
     """Polls ``probe`` until ``done`` holds for its result; fails with the last result."""
     deadline = time.monotonic() + timeout

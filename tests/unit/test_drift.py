@@ -156,6 +156,29 @@ def test_a_check_sets_drifted_counters_to_the_registers_and_repairs_in_one_go(
     assert (usage.used_bytes, usage.object_count) == (250, 2)
 
 
+def test_a_lost_create_and_a_lost_delete_of_one_size_are_repaired_once_they_show(
+    ledger: Ledger, s3: Any, clock: Clock
+) -> None:
+    check = UserCheck(ledger, s3, BUCKET, SETTLE)
+    put(s3, key_of("alice", "kept.bin"), 10)
+    arrive(ledger, key_of("alice", "kept.bin"), 10)
+    s3.delete_object(Bucket=BUCKET, Key=key_of("alice", "kept.bin"))
+    put(s3, key_of("alice", "new.bin"), 10)
+    clock.now += 2 * SETTLE
+    # The counters are still exact: nothing to repair, and nothing read but the listing.
+    assert check.check("alice", clock.now) == Repaired()
+    s3.delete_object(Bucket=BUCKET, Key=key_of("alice", "new.bin"))
+    later = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(clock.now))
+    deleted = record(key_of("alice", "new.bin"), created=False, time=later)
+    ledger.apply_events(parse_notification(notification(deleted)))
+    # Now they are off by the object whose delete was lost, and the check that the
+    # deletion's touch brings finds it.
+    assert ledger.usage("alice").used_bytes == 10
+    clock.now += 2 * SETTLE
+    assert check.check("alice", clock.now) == Repaired(1, 10)
+    assert ledger.usage("alice").used_bytes == 0
+
+
 def test_a_real_event_after_a_repair_still_applies(ledger: Ledger, s3: Any, clock: Clock) -> None:
     put(s3, key_of("alice"), 300)
     clock.now += 2 * SETTLE

@@ -8,8 +8,10 @@ register's order sorts just after the one it replaces, so any later real event f
 still wins. Counters are then set to what the registers say, conditioned on the counters read.
 
 A check costs one LIST per 1,000 objects of the user and one consistent read of their usage
-item; their registers are read only when the counters disagree with the listing. Who gets
-checked is decided in ``work``.
+item; their registers are read only when the counters disagree with the listing. A lost create
+and a lost delete of the same size pass that comparison, but leave the counters exact; the
+deletion of the object whose create was lost changes no counter, so its check then finds them
+off the listing and repairs both keys. Who gets checked is decided in ``work``.
 """
 
 from __future__ import annotations
