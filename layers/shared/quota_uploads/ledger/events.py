@@ -3,7 +3,9 @@
 Objects are last-writer-wins registers (``OBJ#<key>``, see ``accounting``). A batch reads every
 touched register and usage item (two ``BatchGetItem``), then writes one transaction per user:
 the changed registers, each conditioned on the version it replaces, and the usage item's
-counters, so a concurrent or repeated application cannot count anything twice.
+counters, so a concurrent or repeated application cannot count anything twice. A user with no
+drift check pending also gets the mark of one, put first (``checks``): once per check, not per
+event.
 
 Registers are read eventually consistent (half the price): a stale one only makes its
 conditional write fail, and the retry reads them consistently. Usage items are read
