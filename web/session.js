@@ -34,7 +34,44 @@ async function signIn(email, password) {
     AuthParameters: { USERNAME: email, PASSWORD: password },
   });
   if (!answer.AuthenticationResult) throw new Error(`Cognito asks for ${answer.ChallengeName}`);
-  return answer.AuthenticationResult.IdToken;
+  return answer.AuthenticationResult;
+}
+
+async function refreshTokens(refreshToken) {
+  const answer = await cognito("InitiateAuth", {
+    AuthFlow: "REFRESH_TOKEN_AUTH",
+    AuthParameters: { REFRESH_TOKEN: refreshToken },
+  });
+  return answer.AuthenticationResult;
+}
+
+// Cognito's ID tokens last an hour: one is refreshed this long before it expires, so a request
+// never leaves with a token that expires on the way.
+const REFRESH_MARGIN_SECONDS = 60;
+
+function expiresAt(idToken) {
+  const payload = idToken.split(".")[1].replaceAll("-", "+").replaceAll("_", "/");
+  return JSON.parse(atob(payload)).exp;
+}
+
+// The getIdToken function the client library asks for: the signed-in user's ID token, refreshed
+// with their refresh token when it nears its end. Callers asking together (parts uploading in
+// parallel) share one refresh.
+export function tokenSource(signedIn, refresh = refreshTokens, now = () => Date.now() / 1000) {
+  let idToken = signedIn.IdToken;
+  let refreshing = null;
+  return () => {
+    if (expiresAt(idToken) - now() > REFRESH_MARGIN_SECONDS) return Promise.resolve(idToken);
+    refreshing ??= refresh(signedIn.RefreshToken)
+      .then((result) => {
+        idToken = result.IdToken;
+        return idToken;
+      })
+      .finally(() => {
+        refreshing = null;
+      });
+    return refreshing;
+  };
 }
 
 // A sign-in form (email, password, and "Sign in" / "Sign up" buttons): calls signedIn with a
@@ -46,15 +83,15 @@ export function onSignIn(form, signedIn) {
     event.preventDefault();
     const { email, password } = form.elements;
     error.hidden = true;
-    let token;
+    let tokens;
     try {
       if (event.submitter?.value === "signUp") await signUp(email.value, password.value);
-      token = await signIn(email.value, password.value);
+      tokens = await signIn(email.value, password.value);
     } catch (refusal) {
       error.textContent = refusal.message;
       error.hidden = false;
       return;
     }
-    await signedIn(async () => token);
+    await signedIn(tokenSource(tokens));
   });
 }
