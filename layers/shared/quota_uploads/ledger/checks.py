@@ -84,7 +84,8 @@ class Checks:
         """Marks an existing user as touched (an API delete).
 
         Read eventually consistent: ``checkAt`` only moves forward, so a stale read can only
-        show no check pending when one is, which costs a spare mark."""
+        show no check pending when one is, which costs a spare mark, or miss an item made a
+        moment ago, which a user deleting a file they uploaded does not have."""
         table = self._table
         now = table.now()
         key = table.usage_key(sub)
