@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from quota_uploads.keys import USAGE_SK, sub_of_pk, user_pk
-from quota_uploads.ledger.table import Item, Table, UserPage, n, number, s
+from quota_uploads.ledger.table import Item, Table, UserPage, n, number, s, usage_item_sub
 
 USERS_INDEX = "UsersByShard"
 _RUN_SK = "RUN"
@@ -126,9 +126,12 @@ class AuditRuns:
 
     def users(self, shard: int, start: dict[str, Any] | None = None, limit: int = 100) -> UserPage:
         """A page of the users of one shard, from the keys-only index of usage items."""
-        return self._table.user_page(
-            USERS_INDEX, "expiryShard = :shard", {":shard": s(str(shard))}, start, limit
-        )
+        query = {
+            "IndexName": USERS_INDEX,
+            "KeyConditionExpression": "expiryShard = :shard",
+            "ExpressionAttributeValues": {":shard": s(str(shard))},
+        }
+        return self._table.user_page(query, start, limit, usage_item_sub)
 
     def known(self, subs: Iterable[str]) -> set[str]:
         """Which of these users have a usage item (eventually consistent)."""

@@ -72,6 +72,10 @@ def mark_due(table: Table, sub: str, at: int) -> None:
     )
 
 
+def _marked_sub(mark: Item) -> str:
+    return str(mark["sk"]["S"]).split("#", 1)[1]
+
+
 class Checks:
     def __init__(self, table: Table) -> None:
         self._table = table
@@ -88,32 +92,36 @@ class Checks:
         moment ago, which a user deleting a file they uploaded does not have."""
         table = self._table
         now = table.now()
-        key = table.usage_key(sub)
-        usage = table.db.get_item(TableName=table.name, Key=key).get("Item")
+        usage = table.db.get_item(TableName=table.name, Key=table.usage_key(sub)).get("Item")
         if usage is None:
             return
         due = check_due(usage, now, self.settle)
         if due is not None:
             mark_due(table, sub, due)
-            with contextlib.suppress(table.db.exceptions.ConditionalCheckFailedException):
-                table.db.update_item(
-                    TableName=table.name,
-                    Key=key,
-                    UpdateExpression="SET touchedAt = :now, checkAt = :due",
-                    ConditionExpression="attribute_exists(pk) AND "
-                    "(attribute_not_exists(checkAt) OR checkAt <= :now)",
-                    ExpressionAttributeValues={":now": n(now), ":due": n(due)},
-                )
+            if self._touch(sub, now, due):
                 return
         # A check is pending: only the touch is news.
-        with contextlib.suppress(table.db.exceptions.ConditionalCheckFailedException):
+        self._touch(sub, now, None)
+
+    def _touch(self, sub: str, now: int, due: int | None) -> bool:
+        """Writes a touch of an existing user, scheduling their check at ``due`` if no other
+        is pending by then; False if the condition failed."""
+        table = self._table
+        sets, values = touch_clauses(now, due)
+        condition = "attribute_exists(pk)"
+        if due is not None:
+            condition += " AND (attribute_not_exists(checkAt) OR checkAt <= :touched)"
+        try:
             table.db.update_item(
                 TableName=table.name,
-                Key=key,
-                UpdateExpression="SET touchedAt = :now",
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeValues={":now": n(now)},
+                Key=table.usage_key(sub),
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression=condition,
+                ExpressionAttributeValues=values,
             )
+        except table.db.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
 
     def schedule_unknown(self, subs: Iterable[str], now: int) -> None:
         """Makes users the ledger has no item for due for a check now (found in S3 only).
@@ -171,9 +179,7 @@ class Checks:
         limit: int = 100,
     ) -> UserPage:
         """Users of ``shard`` whose check fell due in (``after``, ``until``], a page at a time."""
-        table = self._table
-        request: dict[str, Any] = {
-            "TableName": table.name,
+        query = {
             "KeyConditionExpression": "pk = :pk AND sk BETWEEN :from AND :until",
             "ExpressionAttributeValues": {
                 ":pk": s(marks_pk(shard)),
@@ -182,14 +188,9 @@ class Checks:
                 ":until": s(f"{until:0{_AT_DIGITS}d}$"),
             },
             "ProjectionExpression": "sk",
-            "Limit": limit,
         }
-        if start is not None:
-            request["ExclusiveStartKey"] = start
-        response = table.db.query(**request)
         # A user marked twice in the page (a retried touch) is checked once.
-        subs = dict.fromkeys(item["sk"]["S"].split("#", 1)[1] for item in response["Items"])
-        return UserPage(list(subs), response.get("LastEvaluatedKey"))
+        return self._table.user_page(query, start, limit, _marked_sub)
 
     def finish(self, sub: str, checked: Item, now: int) -> None:
         """After a check at ``now`` on the item read as ``checked``: schedule the next one if a

@@ -139,6 +139,11 @@ def grant_slot(upload_id: str) -> tuple[str, str]:
 MAX_BATCH_GET_KEYS = 100
 
 
+def usage_item_sub(item: Item) -> str | None:
+    """The user whose usage item this is; None for any other item."""
+    return sub_of_pk(item["pk"]["S"]) if item["sk"]["S"] == USAGE_SK else None
+
+
 @dataclass(frozen=True)
 class UserPage:
     """A page of users: of a keys-only index of usage items, or of the marks of due checks."""
@@ -202,29 +207,20 @@ class Table:
 
     def user_page(
         self,
-        index: str,
-        condition: str,
-        values: dict[str, Any],
+        query: dict[str, Any],
         start: dict[str, Any] | None,
         limit: int,
+        sub_of: Callable[[Item], str | None],
     ) -> UserPage:
-        """One page of the users a keys-only index lists (its other items skipped)."""
-        request: dict[str, Any] = {
-            "TableName": self.name,
-            "IndexName": index,
-            "KeyConditionExpression": condition,
-            "ExpressionAttributeValues": values,
-            "Limit": limit,
-        }
+        """One page of a ``query`` listing users, each item read by ``sub_of`` (None: not a
+        user), each user once."""
+        request: dict[str, Any] = {"TableName": self.name, **query, "Limit": limit}
         if start is not None:
             request["ExclusiveStartKey"] = start
         response = self.db.query(**request)
-        subs = [
-            sub_of_pk(item["pk"]["S"])
-            for item in response.get("Items", [])
-            if item["sk"]["S"] == USAGE_SK
-        ]
-        return UserPage(subs, response.get("LastEvaluatedKey"))
+        items = response.get("Items", [])
+        subs = dict.fromkeys(sub for item in items if (sub := sub_of(item)) is not None)
+        return UserPage(list(subs), response.get("LastEvaluatedKey"))
 
     def usage_item(self, sub: str) -> Item:
         response = self.db.get_item(
